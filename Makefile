@@ -1,0 +1,46 @@
+# One command runs the main job (`make run`), one runs the tests (`make test`).
+# Both create .venv from the lock file first, so a fresh machine needs only python3.11 and make.
+SHELL := /bin/bash
+PYTHON ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+PORT ?= 8000
+export KEDRO_DISABLE_TELEMETRY := 1
+export DO_NOT_TRACK := 1
+export NML_DISABLE_USAGE_LOGGING := 1
+export MPLBACKEND := Agg
+
+.PHONY: install run test lint serve viz lock demo bench clean
+
+$(BIN)/.installed: requirements-dev.lock pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet uv==0.13.8
+	$(BIN)/uv pip sync --quiet --python $(BIN)/python requirements-dev.lock
+	$(BIN)/uv pip install --quiet --python $(BIN)/python --no-deps -e .
+	touch $@
+
+install: $(BIN)/.installed
+
+run: install  ## the main job: simulate (or use your data), features, tune, train, export, evaluate, monitor
+	$(BIN)/kedro run
+
+test: install  ## the whole test suite
+	$(BIN)/ruff check .
+	$(BIN)/python -m pytest
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+serve: install  ## serve the champion model with gunicorn on 127.0.0.1:$(PORT)
+	PORT=$(PORT) $(BIN)/gunicorn -c gunicorn.conf.py 'fraud_kedro.api:create_app()'
+
+viz: install
+	$(BIN)/kedro viz run
+
+lock:  ## re-resolve the lock files (needs network to PyPI)
+	$(BIN)/uv pip compile requirements.in -p 3.11 -o requirements.lock --no-header
+	$(BIN)/uv pip compile requirements-dev.in -p 3.11 -o requirements-dev.lock --no-header
+
+clean:
+	rm -rf $(VENV) mlruns mlflow.db

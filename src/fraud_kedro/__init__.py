@@ -1,0 +1,13 @@
+"""fraud_kedro: payment-card fraud detection as a Kedro project."""
+
+import os
+
+# Nothing may call home: telemetry of kedro, nannyml and friends is off wherever the package runs.
+for _var, _value in (
+    ("KEDRO_DISABLE_TELEMETRY", "1"),
+    ("DO_NOT_TRACK", "1"),
+    ("NML_DISABLE_USAGE_LOGGING", "1"),
+):
+    os.environ.setdefault(_var, _value)
+
+__version__ = "0.1.0"

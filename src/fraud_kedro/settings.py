@@ -1,0 +1,25 @@
+"""Project settings. https://docs.kedro.org/en/stable/kedro_project_setup/settings.html"""
+
+import os
+
+from kedro.config import OmegaConfigLoader
+
+from fraud_kedro.hooks import PromotionHooks
+
+
+def _env(name: str, default: str | None = None) -> str | None:
+    """``${env:NAME,default}``: read a non-secret setting (e.g. a tracking URI) from the environment."""
+    return os.environ.get(name, default)
+
+
+HOOKS = (PromotionHooks(),)
+
+CONFIG_LOADER_CLASS = OmegaConfigLoader
+CONFIG_LOADER_ARGS = {
+    "base_env": "base",
+    "default_run_env": "local",
+    "custom_resolvers": {"env": _env},
+    "config_patterns": {
+        "mlflow": ["mlflow*", "mlflow*/**", "**/mlflow*"],
+    },
+}
