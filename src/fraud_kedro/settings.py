@@ -8,7 +8,7 @@ from fraud_kedro.hooks import PromotionHooks
 
 
 def _env(name: str, default: str | None = None) -> str | None:
-    """``${env:NAME,default}``: read a non-secret setting (e.g. a tracking URI) from the environment."""
+    """``${env:NAME,default}``: a non-secret setting (e.g. a tracking URI) from the environment."""
     return os.environ.get(name, default)
 
 

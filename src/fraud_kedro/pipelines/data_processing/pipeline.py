@@ -1,0 +1,32 @@
+"""data_processing: validate raw transactions, quarantine bad rows, build point-in-time features."""
+
+from kedro.pipeline import Node, Pipeline
+
+from .nodes import build_model_input_table, make_feature_spec, validate_raw_transactions
+
+
+def create_pipeline(**kwargs) -> Pipeline:
+    """Create the data_processing pipeline."""
+    return Pipeline(
+        [
+            Node(
+                validate_raw_transactions,
+                inputs=["raw_transactions", "params:features"],
+                outputs=["validated_transactions", "quarantined_transactions"],
+                name="validate_raw_transactions_node",
+            ),
+            Node(
+                build_model_input_table,
+                inputs=["validated_transactions", "params:features"],
+                outputs="model_input_table",
+                name="build_model_input_table_node",
+            ),
+            Node(
+                make_feature_spec,
+                inputs="params:features",
+                outputs="feature_spec",
+                name="make_feature_spec_node",
+            ),
+        ],
+        tags=["data_processing"],
+    )

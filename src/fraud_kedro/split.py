@@ -1,0 +1,125 @@
+"""Time-based split with a label delay, and prequential validation folds.
+
+A bank learns of fraud late: labels of the ``delay_days`` before the test window are not used for
+training. Tuning never sees the test window: its folds slide the same train/delay/validation layout
+back in time inside the training history.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+logger = logging.getLogger(__name__)
+
+DAY = pd.Timedelta(days=1)
+
+
+@dataclass(frozen=True)
+class SplitParams:
+    """The ``split`` parameters (CONTRACT.md)."""
+
+    train_start: str | None = None
+    train_days: int = 21
+    delay_days: int = 7
+    test_days: int = 7
+    production_days: int = 0
+
+    @classmethod
+    def from_dict(cls, params: dict) -> SplitParams:
+        """Validate and build from the parameter dictionary."""
+        unknown = set(params) - set(cls.__dataclass_fields__)
+        if unknown:
+            raise ValueError(f"Unknown split parameters: {sorted(unknown)}")
+        obj = cls(**params)
+        for name in ("train_days", "test_days"):
+            if int(getattr(obj, name)) <= 0:
+                raise ValueError(f"split.{name} must be positive")
+        if int(obj.delay_days) < 0 or int(obj.production_days) < 0:
+            raise ValueError("split.delay_days and split.production_days must be >= 0")
+        return obj
+
+
+def split_windows(timestamps: pd.Series, params: SplitParams) -> dict[str, str]:
+    """Window boundaries (ISO dates) for the data at hand.
+
+    With ``train_start`` null, the latest window that fits: the test window ends where the
+    production period (the last ``production_days`` days, kept for monitoring) begins.
+    """
+    first = timestamps.min().normalize()
+    end = timestamps.max().normalize() + DAY
+    span = (params.train_days + params.delay_days + params.test_days) * DAY
+    if params.train_start is None:
+        train_start = end - params.production_days * DAY - span
+    else:
+        train_start = pd.Timestamp(params.train_start)
+    train_end = train_start + params.train_days * DAY
+    test_start = train_end + params.delay_days * DAY
+    test_end = test_start + params.test_days * DAY
+    if train_start < first or test_end > end:
+        raise ValueError(
+            f"split does not fit the data ({first.date()} .. {(end - DAY).date()}): "
+            f"train {train_start.date()} + {params.train_days}d, delay {params.delay_days}d, "
+            f"test {params.test_days}d, production {params.production_days}d"
+        )
+    return {
+        "data_start": str(first.date()),
+        "train_start": str(train_start.date()),
+        "train_end": str(train_end.date()),
+        "test_start": str(test_start.date()),
+        "test_end": str(test_end.date()),
+        "data_end": str(end.date()),
+    }
+
+
+def drop_known_compromised(
+    test: pd.DataFrame,
+    labelled_history: pd.DataFrame,
+    customer: str,
+    timestamp: str,
+    label: str,
+    delay_days: int,
+) -> pd.DataFrame:
+    """Drop test rows of cards already known to be compromised on that test day.
+
+    A card is known once one of its frauds is older than the label delay on the test day (this
+    covers every fraud of the training window and those reported during the delay period).
+    """
+    frauds = labelled_history.loc[labelled_history[label] == 1, [customer, timestamp]]
+    first_fraud = frauds.groupby(customer)[timestamp].min()
+    known_since = test[customer].map(first_fraud) + delay_days * DAY
+    day = test[timestamp].dt.normalize()
+    keep = known_since.isna() | (known_since > day)
+    logger.info("test set: dropped %d rows of %d known-compromised cards",
+                int((~keep).sum()), int(test.loc[~keep, customer].nunique()))
+    return test.loc[keep]
+
+
+def prequential_folds(
+    timestamps: pd.Series, train_start: pd.Timestamp, params: SplitParams, n_folds: int
+) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Row positions of (train, validation) for each fold, newest first, inside the history.
+
+    Fold k validates on the ``test_days`` ending ``(k - 1) * test_days`` before the training
+    window's end and trains on the ``train_days`` ending ``delay_days`` before that validation.
+    """
+    train_end = train_start + params.train_days * DAY
+    ts = timestamps.to_numpy()
+    folds = []
+    for k in range(n_folds):
+        val_end = train_end - k * params.test_days * DAY
+        val_start = val_end - params.test_days * DAY
+        fit_end = val_start - params.delay_days * DAY
+        fit_start = fit_end - params.train_days * DAY
+        fit = np.flatnonzero((ts >= fit_start) & (ts < fit_end))
+        val = np.flatnonzero((ts >= val_start) & (ts < val_end))
+        if len(fit) == 0 or len(val) == 0:
+            logger.warning("fold %d does not fit in the history; using %d folds", k, len(folds))
+            break
+        folds.append((fit, val))
+    if not folds:
+        raise ValueError("no prequential validation fold fits in the training history")
+    return folds
