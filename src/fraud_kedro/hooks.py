@@ -1,0 +1,129 @@
+"""Project hooks: lineage tags on every MLflow run, and promotion by alias after training.
+
+kedro-mlflow logs the inference pipeline as a model when a PipelineML run ends; these hooks run
+after it (``trylast``), find the model version of the run, give it the ``challenger`` alias and,
+when the persisted quality-gate verdict says so, the ``champion`` alias.
+"""
+
+from __future__ import annotations
+
+import logging
+import subprocess
+from typing import Any
+
+from kedro.framework.hooks import hook_impl
+from kedro.io import DataCatalog
+from kedro.pipeline import Pipeline
+
+logger = logging.getLogger(__name__)
+
+
+def git_commit() -> str:
+    """The current git commit, or ``unknown`` outside a repository."""
+    try:
+        out = subprocess.run(  # noqa: S603 - fixed command, no user input
+            ["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5, check=True  # noqa: S607
+        )
+        return out.stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+
+
+class PromotionHooks:
+    """Tags runs with the git commit and data versions; promotes models through the gate."""
+
+    def __init__(self) -> None:
+        self._run_id: str | None = None
+        self._pipeline: Pipeline | None = None
+        self._versions: dict[str, str] = {}
+
+    @hook_impl(trylast=True)
+    def before_pipeline_run(self, run_params: dict[str, Any], pipeline: Pipeline,
+                            catalog: DataCatalog) -> None:
+        """Remember the MLflow run that kedro-mlflow opened and tag it with the git commit."""
+        import mlflow
+
+        self._pipeline, self._versions = pipeline, {}
+        run = mlflow.active_run()
+        self._run_id = run.info.run_id if run else None
+        if run:
+            mlflow.set_tag("git_commit", git_commit())
+            mlflow.set_tag("kedro_env", str(run_params.get("env")))
+
+    @hook_impl
+    def after_node_run(self, node: Any, outputs: dict[str, Any]) -> None:
+        """Give the exported model an input example as soon as the pipeline makes one."""
+        kwargs = getattr(self._pipeline, "log_model_kwargs", None)
+        if kwargs is not None and "scoring_input" in outputs:
+            kwargs["input_example"] = outputs["scoring_input"].head(5)
+
+    @hook_impl
+    def after_dataset_loaded(self, dataset_name: str, data: Any, node: Any) -> None:
+        """Record the version of every versioned dataset a run reads."""
+        self._record(dataset_name)
+
+    @hook_impl
+    def after_dataset_saved(self, dataset_name: str, data: Any, node: Any) -> None:
+        """Record the version of every versioned dataset a run writes."""
+        self._record(dataset_name)
+
+    def _record(self, dataset_name: str) -> None:
+        self._versions.setdefault(dataset_name, "")
+
+    @hook_impl(trylast=True)
+    def after_pipeline_run(self, run_params: dict[str, Any], pipeline: Pipeline,
+                           catalog: DataCatalog) -> None:
+        """Log data versions; set the challenger and champion aliases from the verdict."""
+        if self._run_id is None:
+            return
+        from mlflow import MlflowClient
+
+        client = MlflowClient()
+        for name in self._versions:
+            version = _dataset_version(catalog, name)
+            if version:
+                client.set_tag(self._run_id, f"data_version.{name}", version)
+        if not hasattr(pipeline, "inference") or "quality_gate_verdict" not in pipeline.all_outputs():
+            return
+        verdict = catalog.load("quality_gate_verdict")
+        promote(client, self._run_id, verdict)
+
+
+def _dataset_version(catalog: DataCatalog, name: str) -> str | None:
+    try:
+        dataset = catalog.get(name) if hasattr(catalog, "get") else catalog._get_dataset(name)
+    except Exception:  # noqa: BLE001 - a dataset that cannot be described has no version
+        return None
+    dataset = getattr(dataset, "_dataset", dataset)
+    version = getattr(dataset, "_version", None)
+    if version is None:
+        return None
+    try:
+        return dataset.resolve_save_version() or dataset.resolve_load_version()
+    except Exception:  # noqa: BLE001
+        return None
+
+
+def promote(client: Any, run_id: str, verdict: dict, model_name: str | None = None) -> str | None:
+    """Alias the run's model version ``challenger``, and ``champion`` if the verdict promotes it.
+
+    Returns:
+        The model version, or None when the run logged no registered model.
+    """
+    model_name = model_name or verdict.get("gate_model_name", "fraud_detector")
+    versions = client.search_model_versions(f"name='{model_name}' and run_id='{run_id}'")
+    if not versions:
+        logger.error("run %s registered no version of %s: nothing to promote", run_id, model_name)
+        return None
+    version = max(versions, key=lambda v: int(v.version)).version
+    client.set_registered_model_alias(model_name, "challenger", version)
+    client.set_model_version_tag(model_name, version, "quality_gate",
+                                 "promote" if verdict["promote"] else "reject")
+    client.set_tag(run_id, "quality_gate", "promote" if verdict["promote"] else "reject")
+    if verdict["promote"]:
+        client.set_registered_model_alias(model_name, "champion", version)
+        logger.info("%s version %s is the new champion", model_name, version)
+    else:
+        logger.info("%s version %s stays challenger: %s", model_name, version,
+                    "; ".join(verdict["reasons"]))
+    return version

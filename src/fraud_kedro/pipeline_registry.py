@@ -1,0 +1,67 @@
+"""Project pipelines.
+
+``__default__`` is the main job: simulate (unless your own data is in data/01_raw), build features,
+tune, train, evaluate, batch-score the production period and monitor it, as one kedro-mlflow
+``PipelineML`` so that the inference pipeline is exported with the model. A PipelineML must not be
+summed with other pipelines (that drops the export), so each one is built deliberately here.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from kedro.framework.project import find_pipelines
+from kedro.pipeline import Node, Pipeline
+from kedro_mlflow.pipeline import pipeline_ml_factory
+
+from fraud_kedro.pipelines.evaluation.nodes import score_table
+
+MODEL_NAME = "fraud_detector"
+USER_DATA = (Path("data/01_raw/transactions.parquet"), Path("data/01_raw/transactions.csv"))
+
+
+def _batch_scoring() -> Pipeline:
+    return Pipeline(
+        [
+            Node(
+                score_table,
+                inputs=["production_set", "fraud_model", "feature_spec", "decision_threshold"],
+                outputs="production_predictions",
+                name="batch_score_production_node",
+            )
+        ],
+        tags=["batch_scoring"],
+    )
+
+
+def _as_pipeline_ml(training: Pipeline, inference: Pipeline) -> Pipeline:
+    return pipeline_ml_factory(
+        training=training,
+        inference=inference,
+        input_name="scoring_input",
+        kpm_kwargs={"copy_mode": "assign"},
+        log_model_kwargs={
+            "name": MODEL_NAME,
+            "registered_model_name": MODEL_NAME,
+            "signature": "auto",
+        },
+    )
+
+
+def register_pipelines() -> dict[str, Pipeline]:
+    """Register the project's pipelines."""
+    pipes = find_pipelines(raise_errors=True)
+    empty = Pipeline([])
+    inference = pipes.pop("inference")
+    batch_scoring = _batch_scoring()
+    monitoring = pipes.get("monitoring", empty)
+    model_training = pipes["data_science"] + pipes["evaluation"]
+    have_user_data = any(p.exists() for p in USER_DATA)
+    ingest = pipes["data_processing"] if have_user_data else pipes["simulation"] + pipes["data_processing"]
+    pipelines = dict(pipes)
+    pipelines["batch_scoring"] = batch_scoring
+    pipelines["training"] = _as_pipeline_ml(model_training, inference)
+    pipelines["__default__"] = _as_pipeline_ml(
+        ingest + model_training + batch_scoring + monitoring, inference
+    )
+    return pipelines
