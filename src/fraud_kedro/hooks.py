@@ -1,8 +1,12 @@
-"""Project hooks: lineage tags on every MLflow run, and promotion by alias after training.
+"""Project hooks: lineage tags on every MLflow run, promotion by alias, and the retraining loop.
 
 kedro-mlflow logs the inference pipeline as a model when a PipelineML run ends; these hooks run
 after it (``trylast``), find the model version of the run, give it the ``challenger`` alias and,
 when the persisted quality-gate verdict says so, the ``champion`` alias.
+
+``kedro run --pipeline retraining`` runs monitoring; when its ``retrain_decision`` says so, the
+hook then runs ``data_processing`` and ``training`` on the latest window (``split.production_days
+= 0``) in new sessions, and the quality gate decides the promotion as in any training run.
 """
 
 from __future__ import annotations
@@ -83,10 +87,40 @@ class PromotionHooks:
             version = _dataset_version(catalog, name)
             if version:
                 client.set_tag(self._run_id, f"data_version.{name}", version)
-        if not hasattr(pipeline, "inference") or "quality_gate_verdict" not in pipeline.all_outputs():
+        if hasattr(pipeline, "inference") and "quality_gate_verdict" in pipeline.all_outputs():
+            promote(client, self._run_id, catalog.load("quality_gate_verdict"))
+
+
+class RetrainingHooks:
+    """After ``--pipeline retraining`` (monitoring), retrain when the decision says so."""
+
+    @hook_impl(trylast=True)
+    def after_pipeline_run(self, run_params: dict[str, Any], pipeline: Pipeline,
+                           catalog: DataCatalog) -> None:
+        """Read ``retrain_decision``; when due, run data_processing and training."""
+        if "retraining" not in (run_params.get("pipeline_names") or []):
             return
-        verdict = catalog.load("quality_gate_verdict")
-        promote(client, self._run_id, verdict)
+        decision = catalog.load("retrain_decision")
+        if not decision.get("retrain"):
+            logger.info("retraining not due: %s", "; ".join(decision.get("reasons", [])) or "-")
+            return
+        logger.info("retraining due: %s", "; ".join(decision.get("reasons", [])))
+        retrain(run_params)
+
+
+def retrain(run_params: dict[str, Any]) -> None:
+    """Rebuild features and run the training PipelineML on the latest window, in new sessions."""
+    from kedro.framework.session import KedroSession
+
+    extra = dict(run_params.get("runtime_params") or run_params.get("extra_params") or {})
+    split = dict(extra.get("split") or {})
+    split["production_days"] = 0
+    extra["split"] = split
+    for name in ("data_processing", "training"):
+        with KedroSession.create(project_path=run_params.get("project_path"),
+                                 env=run_params.get("env"), runtime_params=extra) as session:
+            logger.info("retraining: running pipeline %s", name)
+            session.run(pipeline_names=[name])
 
 
 def _dataset_version(catalog: DataCatalog, name: str) -> str | None:

@@ -11,7 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from kedro.framework.project import find_pipelines
-from kedro.pipeline import Node, Pipeline
+from kedro.pipeline import Node, Pipeline, pipeline
 from kedro_mlflow.pipeline import pipeline_ml_factory
 
 from fraud_kedro.pipelines.evaluation.nodes import score_table
@@ -56,11 +56,23 @@ def register_pipelines() -> dict[str, Pipeline]:
     batch_scoring = _batch_scoring()
     monitoring = pipes.get("monitoring", empty)
     model_training = pipes["data_science"] + pipes["evaluation"]
-    have_user_data = any(p.exists() for p in USER_DATA)
-    ingest = pipes["data_processing"] if have_user_data else pipes["simulation"] + pipes["data_processing"]
+    if not any(p.exists() for p in USER_DATA):
+        # no data of yours in data/01_raw: simulate it (into simulated_transactions)
+        pipes["simulation"] = pipeline(
+            pipes["simulation"], outputs={"raw_transactions": "simulated_transactions"}
+        )
+        data_processing = pipeline(
+            pipes["data_processing"], inputs={"raw_transactions": "simulated_transactions"}
+        )
+        pipes["data_processing"] = data_processing
+        ingest = pipes["simulation"] + data_processing
+    else:
+        ingest = pipes["data_processing"]
     pipelines = dict(pipes)
     pipelines["batch_scoring"] = batch_scoring
     pipelines["training"] = _as_pipeline_ml(model_training, inference)
+    # monitoring, then (hooks.RetrainingHooks) data_processing + training when the decision says so
+    pipelines["retraining"] = monitoring
     pipelines["__default__"] = _as_pipeline_ml(
         ingest + model_training + batch_scoring + monitoring, inference
     )

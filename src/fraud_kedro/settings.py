@@ -4,7 +4,7 @@ import os
 
 from kedro.config import OmegaConfigLoader
 
-from fraud_kedro.hooks import PromotionHooks
+from fraud_kedro.hooks import PromotionHooks, RetrainingHooks
 
 
 def _env(name: str, default: str | None = None) -> str | None:
@@ -12,7 +12,7 @@ def _env(name: str, default: str | None = None) -> str | None:
     return os.environ.get(name, default)
 
 
-HOOKS = (PromotionHooks(),)
+HOOKS = (PromotionHooks(), RetrainingHooks())
 
 CONFIG_LOADER_CLASS = OmegaConfigLoader
 CONFIG_LOADER_ARGS = {
