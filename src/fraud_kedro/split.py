@@ -85,8 +85,9 @@ def drop_known_compromised(
 ) -> pd.DataFrame:
     """Drop test rows of cards already known to be compromised on that test day.
 
-    A card is known once one of its frauds is older than the label delay on the test day (this
-    covers every fraud of the training window and those reported during the delay period).
+    ``labelled_history`` holds the training window onwards: a card is known once one of its frauds
+    there is older than the label delay on the test day (every fraud of the training window, and
+    those reported during the delay period and earlier test days).
     """
     frauds = labelled_history.loc[labelled_history[label] == 1, [customer, timestamp]]
     first_fraud = frauds.groupby(customer)[timestamp].min()

@@ -52,7 +52,7 @@ def split_data(
     test = model_input_table.loc[(ts >= test_start) & (ts < test_end)]
     test = drop_known_compromised(
         test,
-        model_input_table.loc[ts < test_end],
+        model_input_table.loc[(ts >= train_start) & (ts < test_end)],
         customer=cols.customer_id,
         timestamp=cols.timestamp,
         label=cols.label,
