@@ -11,6 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from kedro.framework.project import find_pipelines
+from kedro.framework.project import pipelines as project_pipelines
 from kedro.pipeline import Node, Pipeline, pipeline
 from kedro_mlflow.pipeline import pipeline_ml_factory
 
@@ -50,6 +51,9 @@ def _as_pipeline_ml(training: Pipeline, inference: Pipeline) -> Pipeline:
 
 def register_pipelines() -> dict[str, Pipeline]:
     """Register the project's pipelines."""
+    # Kedro 1.7 discovers only the pipelines named on the command line (`--pipeline training`);
+    # the pipelines composed here need every modular pipeline, so discovery loads them all.
+    project_pipelines.set_requested(None)
     pipes = find_pipelines(raise_errors=True)
     empty = Pipeline([])
     inference = pipes.pop("inference")

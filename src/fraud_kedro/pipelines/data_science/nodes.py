@@ -12,7 +12,7 @@ import pandas as pd
 from sklearn.metrics import average_precision_score
 
 from fraud_kedro.features import FeatureParams
-from fraud_kedro.models import build_estimator, calibrate, suggest_params
+from fraud_kedro.models import build_estimator, calibrate, limit_threads, suggest_params
 from fraud_kedro.split import (
     DAY,
     SplitParams,
@@ -146,12 +146,14 @@ def tune_models(
             load_if_exists=True,
         )
         started = time.perf_counter()
-        study.optimize(
-            objective,
-            n_trials=int(tuning["n_trials"]),
-            timeout=tuning.get("timeout_seconds"),
-            callbacks=[_progress(kind)],
-        )
+        n_trials = tuning["n_trials"]
+        with limit_threads(model_params.get("omp_threads")):
+            study.optimize(
+                objective,
+                n_trials=int(n_trials[kind] if isinstance(n_trials, dict) else n_trials),
+                timeout=tuning.get("timeout_seconds"),
+                callbacks=[_progress(kind)],
+            )
         elapsed = time.perf_counter() - started
         best = study.best_trial
         results["candidates"][kind] = {
@@ -199,7 +201,8 @@ def train_candidates(
     for kind, result in tuning_results["candidates"].items():
         started = time.perf_counter()
         models[kind] = build_estimator(kind, result["best_params"], int(model_params["seed"]))
-        models[kind].fit(X, y)
+        with limit_threads(model_params.get("omp_threads")):
+            models[kind].fit(X, y)
         logger.info("fitted %s on %d rows in %.1f s", kind, len(y), time.perf_counter() - started)
     return models
 
@@ -216,7 +219,8 @@ def train_model(
     calibration = model_params["calibration"]
     model = calibrate(estimator, calibration["method"], int(calibration["cv"]), seed)
     started = time.perf_counter()
-    model.fit(train_set[features].to_numpy(dtype=np.float64), train_set[label].to_numpy())
+    with limit_threads(model_params.get("omp_threads")):
+        model.fit(train_set[features].to_numpy(dtype=np.float64), train_set[label].to_numpy())
     logger.info("trained %s (calibration %s) in %.1f s", kind, calibration["method"],
                 time.perf_counter() - started)
     return model

@@ -1,0 +1,222 @@
+"""The scoring service: a Flask app factory served by gunicorn.
+
+``gunicorn -c gunicorn.conf.py 'fraud_kedro.api:create_app()'`` (``make serve``). Each worker builds
+the app once: it opens the shared state store, loads the champion model (once, never per request),
+seeds the history on a first start and starts the model watcher. If the model cannot be loaded the
+app still starts: ``/health`` answers 200, ``/ready`` 503 with the reason, and a reload (admin call
+or alias poll) can bring a model in later.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from flask import Flask, Response, g, request
+
+from fraud_kedro.api.config import ServingConfig
+from fraud_kedro.api.errors import register_error_handlers
+from fraud_kedro.api.metrics import Metrics, get_metrics
+from fraud_kedro.api.model_loader import LoadedModel, ModelHolder, ModelWatcher
+from fraud_kedro.api.service import ScoringService
+from fraud_kedro.api.state_store import (
+    SqliteStateStore,
+    StateStore,
+    StateStoreError,
+    open_store,
+    read_label_log,
+    read_prediction_log,
+    seed_history,
+)
+
+__all__ = ["create_app", "read_label_log", "read_prediction_log", "seed_history"]
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class ServiceState:
+    """Everything a worker holds, at ``app.extensions["fraud"]``."""
+
+    config: ServingConfig
+    metrics: Metrics
+    champion: ModelHolder
+    shadow: ModelHolder | None = None
+    watcher: ModelWatcher | None = None
+    service: ScoringService = field(init=False)
+    _store: StateStore | None = None
+    _store_error: str | None = None
+    _store_retry_at: float = 0.0
+    _store_lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def __post_init__(self) -> None:
+        """Build the scoring service on this state."""
+        self.service = ScoringService(
+            self.get_store, self.champion, self.metrics, self.shadow, self.config.shadow_share
+        )
+
+    def get_store(self) -> StateStore:
+        """The state store, opened on first use and re-tried (once a second) after a failure.
+
+        Raises:
+            StateStoreError: While it cannot be opened.
+        """
+        if self._store is not None:
+            return self._store
+        with self._store_lock:
+            if self._store is None:
+                if time.monotonic() < self._store_retry_at and self._store_error:
+                    raise StateStoreError(self._store_error)
+                try:
+                    self._store = open_store(
+                        self.config.state_db,
+                        self.config.state_synchronous,
+                        self.config.state_busy_timeout_ms,
+                    )
+                    self._store_error = None
+                except StateStoreError as exc:
+                    self._store_error = str(exc)
+                    self._store_retry_at = time.monotonic() + 1.0
+                    logger.error("%s", exc)
+                    raise
+        return self._store
+
+    def holders(self) -> dict[str, ModelHolder]:
+        """The model holders by role."""
+        out = {"champion": self.champion}
+        if self.shadow is not None:
+            out["shadow"] = self.shadow
+        return out
+
+
+def _configure_logging(level: str) -> None:
+    root = logging.getLogger()
+    if not root.handlers:
+        logging.basicConfig(
+            level=level, format="%(asctime)s %(levelname)s [%(process)d] %(name)s: %(message)s"
+        )
+    logging.getLogger("fraud_kedro").setLevel(level)
+    # the inference nodes run on every request: kedro's "Running node" line is noise here
+    logging.getLogger("kedro.pipeline.node").setLevel(logging.WARNING)
+
+
+def _model_info_updater(metrics: Metrics, role: str) -> Any:
+    def on_swap(old: LoadedModel | None, new: LoadedModel) -> None:
+        if old is not None:
+            metrics.model_info.labels(role, old.name, old.version).set(0)
+        metrics.model_info.labels(role, new.name, new.version).set(1)
+
+    return on_swap
+
+
+def _seed_if_empty(state: ServiceState) -> None:
+    """Seed an empty history from ``seed_path`` (one worker does it; the others wait on the lock)."""
+    path = Path(state.config.seed_path) if state.config.seed_path else None
+    if path is None or not path.exists():
+        return
+    try:
+        store = state.get_store()
+        if not isinstance(store, SqliteStateStore) or store.is_seeded():
+            return
+        import pandas as pd
+
+        from fraud_kedro.features import FeatureParams
+
+        model = state.champion.current
+        params = model.feature_params if model is not None else FeatureParams()
+        frame = pd.read_parquet(path) if path.suffix == ".parquet" else pd.read_csv(path)
+        if not store.is_seeded():
+            seed_history(store, frame, params)
+    except (StateStoreError, OSError, ValueError) as exc:
+        logger.error("could not seed the history from %s: %s", path, exc)
+
+
+def create_app(config: ServingConfig | Mapping[str, Any] | None = None) -> Flask:
+    """Build the scoring app.
+
+    Args:
+        config: A :class:`ServingConfig`, or a mapping of its field names overriding the
+            environment (tests), or None to read only the environment.
+
+    Returns:
+        The Flask app.
+    """
+    if isinstance(config, ServingConfig):
+        cfg = config
+    else:
+        cfg = ServingConfig.from_env().replace(config or {})
+    _configure_logging(cfg.log_level)
+    if cfg.tracking_uri:
+        import mlflow
+
+        mlflow.set_tracking_uri(cfg.tracking_uri)
+
+    app = Flask(__name__)
+    app.config["MAX_CONTENT_LENGTH"] = cfg.max_body_bytes
+    app.json.sort_keys = False  # type: ignore[attr-defined]
+    metrics = get_metrics()
+
+    champion = ModelHolder(
+        cfg.model_uri, "champion", cfg.model_name, on_swap=_model_info_updater(metrics, "champion")
+    )
+    outcome = champion.reload()
+    metrics.reloads.labels("champion", outcome.status).inc()
+    if outcome.status == "failed":
+        logger.error(
+            "MODEL NOT LOADED from %s: %s. /ready answers 503 and /score 503 until a reload "
+            "succeeds (POST /admin/reload or the alias poll)",
+            cfg.model_uri,
+            outcome.error,
+        )
+    shadow = None
+    if cfg.shadow_model_uri:
+        shadow = ModelHolder(
+            cfg.shadow_model_uri,
+            "shadow",
+            cfg.model_name,
+            on_swap=_model_info_updater(metrics, "shadow"),
+        )
+        shadow_outcome = shadow.reload()
+        metrics.reloads.labels("shadow", shadow_outcome.status).inc()
+
+    state = ServiceState(cfg, metrics, champion, shadow)
+    try:
+        state.get_store()
+    except StateStoreError:
+        logger.error("state store %s unavailable at start; /ready answers 503", cfg.state_db)
+    _seed_if_empty(state)
+    if state._store is not None and (cfg.model_poll_seconds > 0 or cfg.model_sync_seconds > 0):
+        state.watcher = ModelWatcher(
+            state.holders(), state._store, cfg.model_poll_seconds, cfg.model_sync_seconds
+        )
+        state.watcher.start()
+    if not cfg.api_keys:
+        logger.warning("FRAUD_API_KEYS is not set: /score and /feedback need no API key")
+    app.extensions["fraud"] = state
+
+    from fraud_kedro.api import admin, feedback, health, openapi, scoring, ui
+
+    for module in (scoring, feedback, health, admin, openapi, ui):
+        app.register_blueprint(module.bp)
+    register_error_handlers(app)
+
+    @app.before_request
+    def _start_timer() -> None:
+        g.started = time.perf_counter()
+
+    @app.after_request
+    def _observe(response: Response) -> Response:
+        elapsed = time.perf_counter() - g.get("started", time.perf_counter())
+        endpoint = request.url_rule.rule if request.url_rule is not None else "unmatched"
+        labels = (endpoint, request.method, str(response.status_code))
+        metrics.requests.labels(*labels).inc()
+        metrics.latency.labels(*labels).observe(elapsed)
+        response.headers["Server-Timing"] = f"app;dur={elapsed * 1e3:.3f}"
+        return response
+
+    return app

@@ -1,0 +1,86 @@
+"""JSON errors: every error answer is ``{"error": ..., "details": [...]}``."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from flask import Flask, Response, json
+from werkzeug.exceptions import HTTPException
+
+logger = logging.getLogger(__name__)
+
+
+class ApiError(Exception):
+    """An error answered as JSON with a status code.
+
+    Args:
+        status: HTTP status code.
+        error: One-line message.
+        details: Items naming the fields or causes (strings or small dicts).
+        headers: Extra response headers (e.g. ``Retry-After``).
+    """
+
+    def __init__(
+        self,
+        status: int,
+        error: str,
+        details: list[Any] | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__(error)
+        self.status = status
+        self.error = error
+        self.details = details or []
+        self.headers = headers or {}
+
+
+def json_error(
+    status: int, error: str, details: list[Any] | None = None, headers: dict[str, str] | None = None
+) -> Response:
+    """Build a JSON error response.
+
+    Args:
+        status: HTTP status code.
+        error: One-line message.
+        details: Items naming the fields or causes.
+        headers: Extra headers.
+
+    Returns:
+        The response.
+    """
+    body = json.dumps({"error": error, "details": details or []})
+    response = Response(body, status=status, mimetype="application/json")
+    for key, value in (headers or {}).items():
+        response.headers[key] = value
+    return response
+
+
+def register_error_handlers(app: Flask) -> None:
+    """Answer every error, expected or not, with a JSON body."""
+
+    @app.errorhandler(ApiError)
+    def _api_error(exc: ApiError) -> Response:
+        return json_error(exc.status, exc.error, exc.details, exc.headers)
+
+    @app.errorhandler(HTTPException)
+    def _http_error(exc: HTTPException) -> Response:
+        status = exc.code or 500
+        details: list[Any] = []
+        if status == 413:
+            limit = app.config.get("MAX_CONTENT_LENGTH")
+            details = [{"field": "body", "message": f"request body larger than {limit} bytes"}]
+        elif status == 405:
+            details = [{"field": "method", "message": exc.description}]
+        response = json_error(status, exc.name, details)
+        if status == 405 and exc.get_response().headers.get("Allow"):
+            response.headers["Allow"] = exc.get_response().headers["Allow"]
+        if status == 413:
+            # the body was not read: the connection cannot be reused
+            response.headers["Connection"] = "close"
+        return response
+
+    @app.errorhandler(Exception)
+    def _unexpected(exc: Exception) -> Response:
+        logger.exception("unhandled error: %s", exc)
+        return json_error(500, "internal server error", [type(exc).__name__])

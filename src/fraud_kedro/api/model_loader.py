@@ -1,0 +1,488 @@
+"""Loading the exported inference pipeline once per worker, and swapping it atomically.
+
+The served model is the kedro-mlflow ``KedroPipelineModel`` exported by the training pipeline. It is
+loaded once with :func:`mlflow.pyfunc.load_model`, unwrapped, and its inference pipeline's nodes are
+run directly on a plain dict in topological order. ``KedroPipelineModel.predict`` would deep-copy the
+catalog and build a runner on every call (milliseconds per request, and unsafe under threads); the
+nodes are the same, so the served model is still exactly the exported pipeline.
+
+:class:`ModelHolder` keeps the model in service. A reload builds the new model completely (and
+scores a smoke-test transaction) before one reference assignment puts it in service: a request that
+started on the old model finishes on it, and a model that fails to load leaves the old one serving.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from fraud_kedro.api.state_store import ModelRef, StateStore, StateStoreError
+from fraud_kedro.features import FeatureParams, compute_features
+
+logger = logging.getLogger(__name__)
+
+PREDICTION_COLUMNS = ("transaction_id", "fraud_probability", "is_fraud_predicted")
+_ALIAS_URI = re.compile(r"^models:/(?P<name>[^/@]+)@(?P<alias>[^/]+)$")
+_VERSION_URI = re.compile(r"^models:/(?P<name>[^/@]+)/(?P<version>\d+)$")
+_RUN_URI = re.compile(r"^runs:/(?P<run>[^/]+)/")
+
+
+class ModelLoadError(RuntimeError):
+    """The model cannot be resolved, loaded or fails its smoke test."""
+
+
+@dataclass(frozen=True)
+class ResolvedUri:
+    """A model URI pinned to one version.
+
+    Attributes:
+        name: Registered model name (or the configured name for a non-registry URI).
+        version: Registry version, run id, or the URI itself.
+        load_uri: The URI to load (``models:/name/version`` for an alias).
+        run_id: The MLflow run that produced it, when known.
+    """
+
+    name: str
+    version: str
+    load_uri: str
+    run_id: str | None = None
+
+
+def resolve_model_uri(uri: str, default_name: str = "fraud_detector") -> ResolvedUri:
+    """Pin a model URI to a version, so that a later alias move cannot change what is loaded.
+
+    Args:
+        uri: ``models:/name@alias``, ``models:/name/version``, ``runs:/id/path`` or a path.
+        default_name: Name reported for non-registry URIs.
+
+    Returns:
+        The pinned URI.
+
+    Raises:
+        ModelLoadError: When the registry does not know the alias or version.
+    """
+    from mlflow import MlflowClient
+    from mlflow.exceptions import MlflowException
+
+    try:
+        if match := _ALIAS_URI.match(uri):
+            mv = MlflowClient().get_model_version_by_alias(match["name"], match["alias"])
+            return ResolvedUri(
+                match["name"], str(mv.version), f"models:/{match['name']}/{mv.version}", mv.run_id
+            )
+        if match := _VERSION_URI.match(uri):
+            mv = MlflowClient().get_model_version(match["name"], match["version"])
+            return ResolvedUri(match["name"], str(mv.version), uri, mv.run_id)
+    except MlflowException as exc:
+        raise ModelLoadError(f"cannot resolve {uri}: {exc.message}") from exc
+    if match := _RUN_URI.match(uri):
+        return ResolvedUri(default_name, match["run"], uri, match["run"])
+    return ResolvedUri(default_name, uri, uri)
+
+
+@dataclass
+class LoadedModel:
+    """An exported inference pipeline, ready to score ``compute_features`` output.
+
+    Attributes:
+        name: Registered model name.
+        version: Version in the registry.
+        uri: The pinned URI loaded.
+        source_uri: The configured URI (e.g. with an alias).
+        run_id: Training run.
+        feature_params: Feature parameters shipped with the model (``feature_spec`` artifact).
+        features: Ordered model features.
+        feature_dtypes: Dtypes of the features as :func:`compute_features` produces them.
+        threshold: Decision threshold shipped with the model, if any.
+        loaded_at: When it was loaded (naive UTC).
+    """
+
+    name: str
+    version: str
+    uri: str
+    source_uri: str
+    run_id: str | None
+    feature_params: FeatureParams
+    features: tuple[str, ...]
+    threshold: float | None
+    nodes: list[Any] = field(repr=False)
+    constants: dict[str, Any] = field(repr=False)
+    input_name: str = "scoring_input"
+    output_name: str = "predictions"
+    feature_dtypes: tuple[str, ...] = ()
+    loaded_at: datetime = field(default_factory=lambda: datetime.now(UTC).replace(tzinfo=None))
+
+    @property
+    def ref(self) -> ModelRef:
+        """The model as the state store logs it."""
+        return ModelRef(self.name, self.version, self.uri, self.features, self.feature_dtypes)
+
+    @property
+    def history_days(self) -> int:
+        """How many days of history its features need."""
+        return self.feature_params.history_days
+
+    def predict(self, scoring_input: pd.DataFrame) -> pd.DataFrame:
+        """Run the inference pipeline's nodes on ``scoring_input``.
+
+        Args:
+            scoring_input: The output of :func:`compute_features` (keys and features).
+
+        Returns:
+            The ``predictions`` dataset: transaction_id, fraud_probability, is_fraud_predicted.
+        """
+        data = dict(self.constants)
+        data[self.input_name] = scoring_input
+        for node in self.nodes:
+            data.update(node.run({name: data[name] for name in node.inputs}))
+        return data[self.output_name]
+
+    def info(self) -> dict[str, Any]:
+        """A JSON-able description (for ``/model`` and the page at ``/``)."""
+        return {
+            "name": self.name,
+            "version": self.version,
+            "uri": self.uri,
+            "source_uri": self.source_uri,
+            "run_id": self.run_id,
+            "threshold": self.threshold,
+            "features": list(self.features),
+            "history_days": self.history_days,
+            "loaded_at": self.loaded_at.isoformat(timespec="seconds") + "Z",
+        }
+
+
+def _smoke_input(params: FeatureParams) -> pd.DataFrame:
+    c = params.columns
+    return pd.DataFrame(
+        {
+            c.transaction_id: np.array([0, 1], dtype=np.int64),
+            c.timestamp: np.array(
+                ["2020-01-01T09:00:00", "2020-01-02T12:00:00"], dtype="datetime64[us]"
+            ),
+            c.customer_id: np.array(["0", "0"], dtype=object),
+            c.terminal_id: np.array(["0", "0"], dtype=object),
+            c.amount: np.array([10.0, 25.5]),
+        }
+    )
+
+
+def build_loaded_model(
+    python_model: Any, resolved: ResolvedUri, source_uri: str
+) -> LoadedModel:
+    """Wrap an unwrapped ``KedroPipelineModel`` (after ``load_context``) and smoke-test it.
+
+    Args:
+        python_model: The ``KedroPipelineModel`` of the pyfunc.
+        resolved: The pinned URI it came from.
+        source_uri: The configured URI.
+
+    Returns:
+        The model, ready to serve.
+
+    Raises:
+        ModelLoadError: When it is not an exported Kedro pipeline with a usable ``feature_spec``
+            or fails to score a synthetic transaction.
+    """
+    for attr in ("pipeline", "loaded_catalog", "input_name", "output_name"):
+        if not hasattr(python_model, attr):
+            raise ModelLoadError(
+                f"{resolved.load_uri} is not a kedro-mlflow KedroPipelineModel (no {attr})"
+            )
+    pipeline = python_model.pipeline
+    input_name = python_model.input_name
+    constants = {
+        name: python_model.loaded_catalog.load(name)
+        for name in sorted(pipeline.inputs() - {input_name})
+    }
+    spec = constants.get("feature_spec")
+    if not isinstance(spec, dict) or "features" not in spec:
+        raise ModelLoadError(
+            f"{resolved.load_uri}: the inference pipeline has no 'feature_spec' artifact with a "
+            "'features' list; the service needs it to build features online"
+        )
+    try:
+        params = FeatureParams.from_dict(spec.get("params"))
+    except (TypeError, ValueError) as exc:
+        raise ModelLoadError(f"{resolved.load_uri}: bad feature_spec params: {exc}") from exc
+    threshold_spec = constants.get("decision_threshold")
+    threshold = None
+    if isinstance(threshold_spec, dict) and "threshold" in threshold_spec:
+        threshold = float(threshold_spec["threshold"])
+    elif isinstance(threshold_spec, int | float):
+        threshold = float(threshold_spec)
+    model = LoadedModel(
+        name=resolved.name,
+        version=resolved.version,
+        uri=resolved.load_uri,
+        source_uri=source_uri,
+        run_id=resolved.run_id,
+        feature_params=params,
+        features=tuple(spec["features"]),
+        threshold=threshold,
+        nodes=list(pipeline.nodes),
+        constants=constants,
+        input_name=input_name,
+        output_name=python_model.output_name,
+    )
+    features = compute_features(_smoke_input(params), params)
+    missing = [f for f in model.features if f not in features.columns]
+    if missing:
+        raise ModelLoadError(
+            f"{resolved.load_uri}: feature_spec lists features compute_features does not "
+            f"produce: {missing}"
+        )
+    model.feature_dtypes = tuple(str(features[f].dtype) for f in model.features)
+    try:
+        out = model.predict(features)
+    except Exception as exc:
+        raise ModelLoadError(f"{resolved.load_uri}: smoke-test scoring failed: {exc!r}") from exc
+    check_predictions(out, features[params.columns.transaction_id].to_numpy(), resolved.load_uri)
+    return model
+
+
+def check_predictions(out: Any, ids: np.ndarray, where: str) -> tuple[np.ndarray, np.ndarray]:
+    """Check a ``predictions`` output and return (probabilities, decisions) in input order.
+
+    Args:
+        out: What the pipeline returned.
+        ids: The transaction ids of its input, in order.
+        where: Model URI, for messages.
+
+    Returns:
+        Probabilities (float64) and decisions (bool), aligned with ``ids``.
+
+    Raises:
+        ModelLoadError: When columns are missing, rows do not match or probabilities are out of
+            [0, 1].
+    """
+    if not isinstance(out, pd.DataFrame) or not set(PREDICTION_COLUMNS) <= set(out.columns):
+        raise ModelLoadError(f"{where}: predictions must be a DataFrame with {PREDICTION_COLUMNS}")
+    if len(out) != len(ids):
+        raise ModelLoadError(f"{where}: {len(out)} predictions for {len(ids)} transactions")
+    got = out["transaction_id"].to_numpy()
+    if not np.array_equal(got, ids):
+        if sorted(got.tolist()) != sorted(ids.tolist()):
+            raise ModelLoadError(f"{where}: predictions do not match the transactions")
+        out = out.set_index("transaction_id").loc[ids].reset_index()
+    proba = out["fraud_probability"].to_numpy(dtype=np.float64)
+    if not np.all(np.isfinite(proba)) or proba.min() < 0 or proba.max() > 1:
+        raise ModelLoadError(f"{where}: fraud probabilities outside [0, 1]")
+    return proba, out["is_fraud_predicted"].to_numpy(dtype=bool)
+
+
+def load_model(uri: str, default_name: str = "fraud_detector") -> LoadedModel:
+    """Resolve, load and smoke-test a model.
+
+    Args:
+        uri: The configured model URI.
+        default_name: Name reported for non-registry URIs.
+
+    Returns:
+        The model.
+
+    Raises:
+        ModelLoadError: On any failure, with the cause in the message.
+    """
+    import mlflow
+
+    resolved = resolve_model_uri(uri, default_name)
+    started = time.perf_counter()
+    try:
+        pyfunc = mlflow.pyfunc.load_model(resolved.load_uri)
+        python_model = pyfunc.unwrap_python_model()
+    except ModelLoadError:
+        raise
+    except Exception as exc:  # any failure of MLflow or of unpickling is a load failure
+        raise ModelLoadError(f"cannot load {resolved.load_uri}: {exc!r}") from exc
+    model = build_loaded_model(python_model, resolved, uri)
+    logger.info(
+        "loaded model %s version %s from %s in %.1f s (%d nodes, %d features)",
+        model.name,
+        model.version,
+        model.uri,
+        time.perf_counter() - started,
+        len(model.nodes),
+        len(model.features),
+    )
+    return model
+
+
+@dataclass(frozen=True)
+class ReloadOutcome:
+    """Result of :meth:`ModelHolder.reload`: status is loaded, unchanged or failed."""
+
+    status: str
+    model: LoadedModel | None
+    previous_version: str | None = None
+    error: str | None = None
+
+
+Loader = Callable[[str, str], LoadedModel]
+Resolver = Callable[[str, str], ResolvedUri]
+
+
+class ModelHolder:
+    """Holds the model in service for one role (``champion`` or ``shadow``).
+
+    Args:
+        uri: The configured model URI (usually an alias).
+        role: ``champion`` or ``shadow`` (log and metric label).
+        default_name: Name for non-registry URIs.
+        loader: Loads a pinned URI (default :func:`load_model`).
+        resolver: Pins a URI to a version (default :func:`resolve_model_uri`).
+        on_swap: Called with (old, new) after a swap (metrics).
+    """
+
+    def __init__(
+        self,
+        uri: str,
+        role: str = "champion",
+        default_name: str = "fraud_detector",
+        loader: Loader | None = None,
+        resolver: Resolver | None = None,
+        on_swap: Callable[[LoadedModel | None, LoadedModel], None] | None = None,
+    ) -> None:
+        self.uri = uri
+        self.role = role
+        self.default_name = default_name
+        self._loader = loader or load_model
+        self._resolver = resolver or resolve_model_uri
+        self._on_swap = on_swap
+        self._lock = threading.Lock()
+        self.current: LoadedModel | None = None
+        self.last_error: str | None = None
+
+    def reload(self, force: bool = False) -> ReloadOutcome:
+        """Load the version the URI points to now, if it differs from the one in service.
+
+        Args:
+            force: Reload even when the version did not change.
+
+        Returns:
+            The outcome; on failure the previous model stays in service.
+        """
+        with self._lock:
+            old = self.current
+            try:
+                resolved = self._resolver(self.uri, self.default_name)
+                if not force and old is not None and old.uri == resolved.load_uri:
+                    return ReloadOutcome("unchanged", old, old.version)
+                new = self._loader(resolved.load_uri, self.default_name)
+                new.source_uri = self.uri
+            except Exception as exc:  # a bad model must never take the service down
+                self.last_error = str(exc)
+                kept = f"still serving version {old.version}" if old else "no model in service"
+                logger.error("%s model reload from %s failed (%s): %s", self.role, self.uri, kept, exc)
+                return ReloadOutcome("failed", old, old.version if old else None, str(exc))
+            self.current = new  # one reference assignment: in-flight requests keep the old one
+            self.last_error = None
+            if self._on_swap is not None:
+                self._on_swap(old, new)
+            logger.info(
+                "%s model now %s version %s (was %s)",
+                self.role,
+                new.name,
+                new.version,
+                old.version if old else "none",
+            )
+            return ReloadOutcome("loaded", new, old.version if old else None)
+
+
+def generation_key(role: str) -> str:
+    """The ``meta`` key through which workers announce a reload to each other."""
+    return f"model_generation:{role}"
+
+
+def announce_reload(store: StateStore, role: str) -> str:
+    """Tell the other workers to reload ``role`` (they poll the token); returns the token."""
+    token = uuid.uuid4().hex
+    store.set_meta(generation_key(role), token)
+    return token
+
+
+class ModelWatcher:
+    """A daemon thread per worker: follows reloads made by other workers and polls the alias.
+
+    Args:
+        holders: Role to holder.
+        store: The shared state store (carries the reload tokens).
+        poll_seconds: Alias poll period (0 = never).
+        sync_seconds: Period of the look at the reload tokens (0 = never).
+    """
+
+    def __init__(
+        self,
+        holders: dict[str, ModelHolder],
+        store: StateStore,
+        poll_seconds: int,
+        sync_seconds: int,
+    ) -> None:
+        self.holders = holders
+        self.store = store
+        self.poll_seconds = poll_seconds
+        self.sync_seconds = sync_seconds
+        self.seen: dict[str, str | None] = {}
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        for role in holders:
+            self.seen[role] = self._token(role)
+
+    def _token(self, role: str) -> str | None:
+        try:
+            return self.store.get_meta(generation_key(role))
+        except StateStoreError:
+            return self.seen.get(role)
+
+    def mark_seen(self, role: str, token: str) -> None:
+        """Record a token this worker produced itself."""
+        self.seen[role] = token
+
+    def sync_once(self) -> list[ReloadOutcome]:
+        """Reload every role whose token changed since last seen."""
+        outcomes = []
+        for role, holder in self.holders.items():
+            token = self._token(role)
+            if token != self.seen.get(role):
+                self.seen[role] = token
+                outcomes.append(holder.reload())
+        return outcomes
+
+    def poll_once(self) -> list[ReloadOutcome]:
+        """Reload every role whose alias moved (or that has no model yet)."""
+        return [holder.reload() for holder in self.holders.values()]
+
+    def start(self) -> None:
+        """Start the thread (no-op when both periods are 0)."""
+        if self._thread is not None or (self.poll_seconds <= 0 and self.sync_seconds <= 0):
+            return
+        self._thread = threading.Thread(target=self._run, name="model-watcher", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        """Stop the thread."""
+        self._stop.set()
+
+    def _run(self) -> None:
+        periods = [p for p in (self.poll_seconds, self.sync_seconds) if p > 0]
+        tick = min(periods)
+        next_poll = time.monotonic() + self.poll_seconds if self.poll_seconds > 0 else None
+        while not self._stop.wait(tick):
+            try:
+                if self.sync_seconds > 0:
+                    self.sync_once()
+                if next_poll is not None and time.monotonic() >= next_poll:
+                    next_poll = time.monotonic() + self.poll_seconds
+                    self.poll_once()
+            except Exception:  # the watcher must survive anything
+                logger.exception("model watcher iteration failed")

@@ -1,0 +1,350 @@
+"""Scoring: history look-up, features, inference pipeline, logging. No Flask here.
+
+For a request of n transactions the service
+
+1. reads from the state store the earlier transactions of their customers and terminals, only as far
+   back as the model's feature windows reach;
+2. computes their features with :func:`fraud_kedro.features.compute_features`, the function the
+   batch pipeline uses, so the online features equal the training features (point in time);
+3. runs the model's exported inference pipeline;
+4. writes the transactions to the history and the predictions to the log in one transaction, and
+   only then answers: an acknowledged score is never lost.
+
+The optional shadow model scores a share of the same transactions after the answer is built; its
+predictions go to ``shadow_prediction_log`` and never to the client.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from fraud_kedro.api.errors import ApiError
+from fraud_kedro.api.metrics import Metrics
+from fraud_kedro.api.model_loader import LoadedModel, ModelHolder, ModelLoadError, check_predictions
+from fraud_kedro.api.state_store import (
+    DuplicateTransactionError,
+    History,
+    HistoryWindow,
+    StateStore,
+    StateStoreError,
+)
+from fraud_kedro.api.validation import Label, Transaction, utc_now
+from fraud_kedro.features import FeatureParams, compute_features
+
+logger = logging.getLogger(__name__)
+
+_KNUTH = 2_654_435_761
+_2_32 = 2**32
+
+
+@dataclass(frozen=True)
+class ScoreResult:
+    """What ``POST /score`` answers.
+
+    Attributes:
+        model_name: Model name.
+        model_version: Model version.
+        transaction_ids: Ids, in request order.
+        probabilities: Fraud probabilities.
+        decisions: Decisions.
+        replayed: True when every transaction had already been scored with the same fields and
+            the logged results are returned (idempotent retry).
+    """
+
+    model_name: str
+    model_version: str
+    transaction_ids: list[int]
+    probabilities: list[float]
+    decisions: list[bool]
+    replayed: bool = False
+
+    def to_json(self) -> dict[str, Any]:
+        """The response body."""
+        return {
+            "model": {"name": self.model_name, "version": self.model_version},
+            "results": [
+                {"transaction_id": i, "fraud_probability": p, "is_fraud_predicted": d}
+                for i, p, d in zip(
+                    self.transaction_ids, self.probabilities, self.decisions, strict=True
+                )
+            ],
+        }
+
+
+def store_unavailable(exc: Exception) -> ApiError:
+    """The 503 answered when the state store fails (the client should retry)."""
+    return ApiError(
+        503,
+        "state store unavailable: the request was not processed, retry later",
+        [{"field": "state_store", "message": str(exc)}],
+        {"Retry-After": "1"},
+    )
+
+
+def build_frames(
+    transactions: Sequence[Transaction], history: History, params: FeatureParams
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The new transactions and their history as :func:`compute_features` inputs.
+
+    Ids of customers and terminals are their canonical text, in both frames, so that ``17`` and
+    ``"17"`` are the same card; the label column is present in both (unknown = NaN), which makes
+    the internal concatenation cheap without changing any feature.
+
+    Args:
+        transactions: Validated transactions.
+        history: Their history rows.
+        params: Feature parameters (column names).
+
+    Returns:
+        ``(new, history)`` frames.
+    """
+    c = params.columns
+    n = len(transactions)
+    new = pd.DataFrame(
+        {
+            c.transaction_id: np.fromiter((t.transaction_id for t in transactions), np.int64, n),
+            c.timestamp: np.fromiter((t.ts_us for t in transactions), np.int64, n).astype(
+                "datetime64[us]"
+            ),
+            c.customer_id: np.array([t.customer_key for t in transactions], dtype=object),
+            c.terminal_id: np.array([t.terminal_key for t in transactions], dtype=object),
+            c.amount: np.fromiter((t.amount for t in transactions), np.float64, n),
+            c.label: np.full(n, np.nan),
+        }
+    )
+    past = pd.DataFrame(
+        {
+            c.transaction_id: history.transaction_id,
+            c.timestamp: history.ts_us.astype("datetime64[us]"),
+            c.customer_id: history.customer_key,
+            c.terminal_id: history.terminal_key,
+            c.amount: history.amount,
+            c.label: history.is_fraud,
+        }
+    )
+    return new, past
+
+
+def in_share(transaction_id: int, share: float) -> bool:
+    """Deterministic pick of a ``share`` of transactions (the same id always gets the same answer)."""
+    if share >= 1.0:
+        return True
+    if share <= 0.0:
+        return False
+    return ((transaction_id * _KNUTH) % _2_32) / _2_32 < share
+
+
+class ScoringService:
+    """Scores transactions and records feedback against a state store.
+
+    Args:
+        store: Returns the state store (or raises :class:`StateStoreError` while it is down).
+        champion: The model in service.
+        metrics: Prometheus metrics.
+        shadow: Optional challenger in shadow mode.
+        shadow_share: Share of transactions the shadow scores.
+    """
+
+    def __init__(
+        self,
+        store: Any,
+        champion: ModelHolder,
+        metrics: Metrics,
+        shadow: ModelHolder | None = None,
+        shadow_share: float = 1.0,
+    ) -> None:
+        self._store = store
+        self.champion = champion
+        self.shadow = shadow
+        self.shadow_share = shadow_share
+        self.metrics = metrics
+
+    def store(self) -> StateStore:
+        """The state store, or a 503 :class:`ApiError`."""
+        try:
+            return self._store()
+        except StateStoreError as exc:
+            self.metrics.store_errors.labels("open").inc()
+            raise store_unavailable(exc) from exc
+
+    def _features(
+        self,
+        store: StateStore,
+        transactions: Sequence[Transaction],
+        params: FeatureParams,
+        exclude_ids: set[int] | None = None,
+    ) -> pd.DataFrame:
+        window = HistoryWindow.for_batch([t.ts_us for t in transactions], params)
+        try:
+            history = store.history(
+                [t.customer_key for t in transactions],
+                [t.terminal_key for t in transactions],
+                window,
+            )
+        except StateStoreError as exc:
+            self.metrics.store_errors.labels("history_read").inc()
+            raise store_unavailable(exc) from exc
+        if exclude_ids and len(history):
+            keep = ~np.isin(history.transaction_id, np.fromiter(exclude_ids, np.int64))
+            history = History(*(col[keep] for col in history))
+        new, past = build_frames(transactions, history, params)
+        return compute_features(new, params, past)
+
+    def score(self, transactions: Sequence[Transaction]) -> tuple[ScoreResult, Any]:
+        """Score validated transactions and log them.
+
+        Args:
+            transactions: Validated, distinct transactions.
+
+        Returns:
+            The result, and a callable that runs the shadow model (or None); call it after the
+            answer is sent.
+
+        Raises:
+            ApiError: 503 without a model or state store, 409 for ids already scored with other
+                fields, 500 when the model fails.
+        """
+        model = self.champion.current
+        if model is None:
+            raise ApiError(
+                503,
+                "no model in service: the model could not be loaded, see /ready",
+                [{"field": "model", "message": self.champion.last_error or "not loaded"}],
+                {"Retry-After": "5"},
+            )
+        store = self.store()
+        features = self._features(store, transactions, model.feature_params)
+        ids = features[model.feature_params.columns.transaction_id].to_numpy()
+        try:
+            proba, decisions = check_predictions(model.predict(features), ids, model.uri)
+        except ModelLoadError as exc:
+            logger.error("model %s failed on a request: %s", model.version, exc)
+            raise ApiError(500, "the model produced invalid predictions", [str(exc)]) from exc
+        matrix = features[list(model.features)].to_numpy(dtype=np.float64)
+        try:
+            store.record_scores(transactions, matrix, proba, decisions, model.ref, utc_now())
+        except DuplicateTransactionError as exc:
+            return self._replay(store, transactions, exc.ids), None
+        except StateStoreError as exc:
+            self.metrics.store_errors.labels("prediction_log_write").inc()
+            raise store_unavailable(exc) from exc
+        self.metrics.batch_size.observe(len(transactions))
+        n_fraud = int(decisions.sum())
+        self.metrics.scored.labels(model.version, "fraud").inc(n_fraud)
+        self.metrics.scored.labels(model.version, "legit").inc(len(decisions) - n_fraud)
+        hist = self.metrics.probability.labels(model.version)
+        for p in proba.tolist() if len(proba) <= 1000 else proba[:: len(proba) // 1000].tolist():
+            hist.observe(p)
+        result = ScoreResult(
+            model.name,
+            model.version,
+            [t.transaction_id for t in transactions],
+            proba.tolist(),
+            decisions.tolist(),
+        )
+        return result, self._shadow_job(store, transactions, model, features)
+
+    def _replay(
+        self, store: StateStore, transactions: Sequence[Transaction], known: list[int]
+    ) -> ScoreResult:
+        """Answer a retry of already-scored transactions from the log, or 409."""
+        try:
+            logged = store.logged_predictions([t.transaction_id for t in transactions])
+        except StateStoreError as exc:
+            raise store_unavailable(exc) from exc
+        details = []
+        for i, tx in enumerate(transactions):
+            entry = logged.get(tx.transaction_id)
+            same = entry is not None and (
+                entry.timestamp == tx.timestamp.isoformat(timespec="microseconds")
+                and entry.customer_id == tx.customer_id
+                and entry.terminal_id == tx.terminal_id
+                and entry.amount == tx.amount
+            )
+            if not same:
+                reason = (
+                    "already scored with different fields"
+                    if entry is not None
+                    else "already in the history"
+                    if tx.transaction_id in known
+                    else "not scored yet, but part of a batch with already-known ids"
+                )
+                details.append({"field": f"transactions[{i}].transaction_id", "message": reason})
+        if details:
+            raise ApiError(
+                409,
+                f"conflict: {len(details)} transaction id(s) already known; nothing was scored",
+                details[:50],
+            )
+        first = logged[transactions[0].transaction_id]
+        return ScoreResult(
+            first.model_name,
+            first.model_version,
+            [t.transaction_id for t in transactions],
+            [logged[t.transaction_id].fraud_probability for t in transactions],
+            [logged[t.transaction_id].is_fraud_predicted for t in transactions],
+            replayed=True,
+        )
+
+    def _shadow_job(
+        self,
+        store: StateStore,
+        transactions: Sequence[Transaction],
+        champion: LoadedModel,
+        champion_features: pd.DataFrame,
+    ) -> Any:
+        shadow = self.shadow.current if self.shadow is not None else None
+        if shadow is None:
+            return None
+        picked = [i for i, t in enumerate(transactions) if in_share(t.transaction_id, self.shadow_share)]
+        if not picked:
+            return None
+
+        def run() -> None:
+            started = time.perf_counter()
+            try:
+                rows = [transactions[i] for i in picked]
+                if shadow.feature_params == champion.feature_params:
+                    features = champion_features.iloc[picked].reset_index(drop=True)
+                else:
+                    exclude = {t.transaction_id for t in transactions}
+                    features = self._features(store, transactions, shadow.feature_params, exclude)
+                    features = features.iloc[picked].reset_index(drop=True)
+                ids = features[shadow.feature_params.columns.transaction_id].to_numpy()
+                proba, decisions = check_predictions(shadow.predict(features), ids, shadow.uri)
+                matrix = features[list(shadow.features)].to_numpy(dtype=np.float64)
+                store.record_shadow_scores(rows, matrix, proba, decisions, shadow.ref, utc_now())
+                self.metrics.shadow_scored.labels(shadow.version).inc(len(rows))
+            except Exception:  # the shadow never affects clients
+                self.metrics.shadow_errors.inc()
+                logger.exception("shadow model %s failed", shadow.version)
+            logger.debug("shadow scoring took %.2f ms", (time.perf_counter() - started) * 1e3)
+
+        return run
+
+    def feedback(self, labels: Sequence[Label]) -> dict[str, int]:
+        """Record labels: the label log, and ``is_fraud`` on the history rows.
+
+        Args:
+            labels: Validated labels.
+
+        Returns:
+            ``{"received": n, "matched": m}``: m of the ids are in the history.
+
+        Raises:
+            ApiError: 503 when the state store fails.
+        """
+        store = self.store()
+        try:
+            matched = store.record_labels(labels, utc_now())
+        except StateStoreError as exc:
+            self.metrics.store_errors.labels("label_log_write").inc()
+            raise store_unavailable(exc) from exc
+        return {"received": len(labels), "matched": matched}

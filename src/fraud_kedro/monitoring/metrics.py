@@ -1,0 +1,204 @@
+"""Backend-free metrics: realised performance, expected ranking metrics, calibration, noise.
+
+Nothing here imports NannyML; these functions keep working if the estimator backend changes.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+
+import numpy as np
+import pandas as pd
+from sklearn.metrics import average_precision_score, roc_auc_score
+
+THRESHOLD_METRICS = ("precision", "recall", "f1")
+RANKING_METRICS = ("roc_auc", "average_precision")
+
+
+def realized_metrics(
+    y_true: np.ndarray,
+    score: np.ndarray,
+    y_pred: np.ndarray,
+    metrics: Iterable[str],
+) -> dict[str, float]:
+    """Realised metrics of one chunk; NaN when a metric is undefined (e.g. no fraud).
+
+    Args:
+        y_true: 0/1 labels.
+        score: Model scores (higher = more likely fraud).
+        y_pred: 0/1 decisions at the model's threshold.
+        metrics: Names among ``roc_auc, average_precision, precision, recall, f1``.
+    """
+    y_true = np.asarray(y_true).astype(np.int64)
+    y_pred = np.asarray(y_pred).astype(np.int64)
+    n_pos = int(y_true.sum())
+    both_classes = 0 < n_pos < len(y_true)
+    tp = int(((y_pred == 1) & (y_true == 1)).sum())
+    n_pred = int(y_pred.sum())
+    out: dict[str, float] = {}
+    for metric in metrics:
+        if metric == "roc_auc":
+            out[metric] = float(roc_auc_score(y_true, score)) if both_classes else math.nan
+        elif metric == "average_precision":
+            out[metric] = float(average_precision_score(y_true, score)) if n_pos else math.nan
+        elif metric == "precision":
+            out[metric] = tp / n_pred if n_pred else math.nan
+        elif metric == "recall":
+            out[metric] = tp / n_pos if n_pos else math.nan
+        elif metric == "f1":
+            out[metric] = 2 * tp / (n_pred + n_pos) if (n_pred + n_pos) else math.nan
+        else:
+            raise ValueError(f"unknown metric {metric!r}")
+    return out
+
+
+def expected_ranking_metrics(
+    probability: np.ndarray,
+    score: np.ndarray,
+    n_samples: int = 200,
+    seed: int = 0,
+) -> dict[str, float]:
+    """Expectation and spread of a chunk's realised ROC AUC and AP if labels ~ Bernoulli(p).
+
+    CBPE's premise is that calibrated probabilities are the chance each row is a fraud. NannyML
+    0.13.1 plugs the expected counts into the AP formula (a ratio of expectations), which is
+    biased low against the realised AP of a chunk with few frauds (the expectation of a ratio).
+    Drawing the labels ``n_samples`` times and averaging the metric removes that bias; the spread
+    of the draws is the sampling noise a chunk's realised metric is expected to show.
+
+    Ties in ``score`` are handled as scikit-learn does (one threshold per distinct score). Rows
+    with zero probability are never positive, so only rows with ``p > 0`` are drawn.
+
+    Args:
+        probability: Calibrated fraud probabilities of the chunk's rows.
+        score: The model's scores, which rank the rows.
+        n_samples: Monte Carlo draws.
+        seed: Seed of the draws (the result is deterministic).
+
+    Returns:
+        ``roc_auc``, ``roc_auc_std``, ``average_precision``, ``average_precision_std`` (NaN when
+        no draw holds both classes).
+    """
+    nan = {"roc_auc": math.nan, "roc_auc_std": math.nan}
+    nan |= {"average_precision": math.nan, "average_precision_std": math.nan}
+    p = np.clip(np.asarray(probability, dtype=np.float64), 0.0, 1.0)
+    s = np.asarray(score, dtype=np.float64)
+    n = len(p)
+    if n < 2 or not np.any(p > 0):
+        return nan
+    order = np.argsort(-s, kind="stable")
+    s_sorted, p_sorted = s[order], p[order]
+    new_group = np.r_[True, s_sorted[1:] != s_sorted[:-1]]
+    group_id = np.cumsum(new_group) - 1
+    group_start = np.flatnonzero(new_group)
+    group_end = np.r_[group_start[1:], n]  # rows ranked at or above each group's last row
+
+    active = p_sorted > 0
+    p_active = p_sorted[active]
+    g_active = group_id[active]
+    first = np.r_[0, np.flatnonzero(np.diff(g_active)) + 1]
+    groups = g_active[first]
+    n_cum = group_end[groups].astype(np.float64)
+    size = (group_end - group_start)[groups].astype(np.float64)
+
+    rng = np.random.default_rng(seed)
+    draws = (rng.random((n_samples, len(p_active))) < p_active).astype(np.int32)
+    tp_in = np.add.reduceat(draws, first, axis=1).astype(np.float64)
+    tp_cum = np.cumsum(tp_in, axis=1)
+    positives = tp_cum[:, -1]
+    negatives = n - positives
+    ok = (positives > 0) & (negatives > 0)
+    if not ok.any():
+        return nan
+    tp_in, tp_cum, positives, negatives = tp_in[ok], tp_cum[ok], positives[ok], negatives[ok]
+    ap = (tp_in * tp_cum / n_cum).sum(axis=1) / positives
+    # negatives ranked strictly below a positive of the group, ties counting one half
+    neg_cum = n_cum - tp_cum
+    neg_in = size - tp_in
+    below = negatives[:, None] - neg_cum + 0.5 * neg_in
+    auc = (tp_in * below).sum(axis=1) / (positives * negatives)
+    return {
+        "roc_auc": float(auc.mean()),
+        "roc_auc_std": float(auc.std()),
+        "average_precision": float(ap.mean()),
+        "average_precision_std": float(ap.std()),
+    }
+
+
+def bootstrap_std(
+    y_true: np.ndarray,
+    score: np.ndarray,
+    metric: str,
+    n_boot: int = 200,
+    seed: int = 0,
+) -> float:
+    """Bootstrap standard deviation of a realised ranking metric: its sampling-noise floor."""
+    y = np.asarray(y_true).astype(np.int64)
+    s = np.asarray(score, dtype=np.float64)
+    rng = np.random.default_rng(seed)
+    fn = roc_auc_score if metric == "roc_auc" else average_precision_score
+    values = []
+    for _ in range(n_boot):
+        idx = rng.integers(0, len(y), len(y))
+        yb = y[idx]
+        if 0 < yb.sum() < len(yb):
+            values.append(fn(yb, s[idx]))
+    return float(np.std(values)) if len(values) > 1 else math.nan
+
+
+def reliability_table(y_true: np.ndarray, probability: np.ndarray, n_bins: int) -> pd.DataFrame:
+    """Equal-mass bins of predicted probability: mean prediction against observed fraud rate.
+
+    Equal-width bins are useless at fraud rates below 1 %: nearly every row lands in the first.
+    """
+    y = np.asarray(y_true, dtype=np.float64)
+    p = np.asarray(probability, dtype=np.float64)
+    columns = ["bin", "n", "mean_predicted", "observed_rate", "p_min", "p_max"]
+    if len(p) == 0:
+        return pd.DataFrame(columns=columns)
+    order = np.argsort(p, kind="stable")
+    bins = np.array_split(order, min(n_bins, len(p)))
+    rows = [
+        {
+            "bin": i,
+            "n": len(b),
+            "mean_predicted": float(p[b].mean()),
+            "observed_rate": float(y[b].mean()),
+            "p_min": float(p[b].min()),
+            "p_max": float(p[b].max()),
+        }
+        for i, b in enumerate(bins)
+        if len(b)
+    ]
+    return pd.DataFrame(rows, columns=columns)
+
+
+def calibration_summary(y_true: np.ndarray, probability: np.ndarray, n_bins: int) -> dict:
+    """Brier score (and its skill against the base rate), expected calibration error, and the
+    calibration-in-the-large (mean prediction against fraud rate).
+
+    The expected calibration error uses equal-mass bins (see :func:`reliability_table`).
+    """
+    y = np.asarray(y_true, dtype=np.float64)
+    p = np.asarray(probability, dtype=np.float64)
+    n = len(y)
+    if n == 0:
+        return {"n": 0}
+    rate = float(y.mean())
+    brier = float(np.mean((p - y) ** 2))
+    brier_base = rate * (1 - rate)
+    table = reliability_table(y, p, n_bins)
+    ece = float((table["n"] * (table["mean_predicted"] - table["observed_rate"]).abs()).sum() / n)
+    mce = float((table["mean_predicted"] - table["observed_rate"]).abs().max())
+    return {
+        "n": int(n),
+        "n_positives": int(y.sum()),
+        "fraud_rate": rate,
+        "mean_predicted": float(p.mean()),
+        "brier": brier,
+        "brier_skill": float(1 - brier / brier_base) if brier_base > 0 else math.nan,
+        "ece": ece,
+        "max_bin_error": mce,
+        "n_bins": int(len(table)),
+    }
