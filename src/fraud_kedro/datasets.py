@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path, PurePosixPath
 from typing import Any
 
 import pandas as pd
 from kedro.io import AbstractDataset
+from kedro_datasets.json import JSONDataset
+from kedro_datasets.pandas import ParquetDataset
+from kedro_datasets.pickle import PickleDataset
 
 logger = logging.getLogger(__name__)
 
@@ -72,3 +77,51 @@ class RegisteredModelDataset(AbstractDataset[None, Any]):
     def save(self, data: Any) -> None:
         """Read-only."""
         raise NotImplementedError("RegisteredModelDataset is read-only")
+
+
+class _AtomicFileSystem:
+    """Delegates to an fsspec filesystem; files opened for writing land under their name only
+    when fully written (write to ``<name>.partial``, then rename)."""
+
+    def __init__(self, fs: Any) -> None:
+        self._fs = fs
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._fs, name)
+
+    @contextmanager
+    def open(self, path: str, mode: str = "rb", **kwargs: Any) -> Iterator[Any]:
+        if "w" not in mode:
+            with self._fs.open(path, mode=mode, **kwargs) as handle:
+                yield handle
+            return
+        partial = f"{path}.partial"
+        try:
+            with self._fs.open(partial, mode=mode, **kwargs) as handle:
+                yield handle
+        except BaseException:
+            if self._fs.exists(partial):
+                self._fs.rm(partial)
+            raise
+        self._fs.mv(partial, path)
+
+
+class _AtomicSaveMixin:
+    """Saves through a temporary file and a rename, so that an interrupted run never leaves a
+    half-written file where a later run (or the latest-version lookup) would load it."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._fs = _AtomicFileSystem(self._fs)
+
+
+class AtomicParquetDataset(_AtomicSaveMixin, ParquetDataset):
+    """``pandas.ParquetDataset`` with atomic saves."""
+
+
+class AtomicPickleDataset(_AtomicSaveMixin, PickleDataset):
+    """``pickle.PickleDataset`` with atomic saves."""
+
+
+class AtomicJSONDataset(_AtomicSaveMixin, JSONDataset):
+    """``json.JSONDataset`` with atomic saves."""
