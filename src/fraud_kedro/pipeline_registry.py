@@ -15,6 +15,7 @@ from kedro.framework.project import pipelines as project_pipelines
 from kedro.pipeline import Node, Pipeline, pipeline
 from kedro_mlflow.pipeline import pipeline_ml_factory
 
+from fraud_kedro import job_options
 from fraud_kedro.pipelines.evaluation.nodes import score_table
 
 MODEL_NAME = "fraud_detector"
@@ -35,7 +36,7 @@ def _batch_scoring() -> Pipeline:
     )
 
 
-def _as_pipeline_ml(training: Pipeline, inference: Pipeline) -> Pipeline:
+def _as_pipeline_ml(training: Pipeline, inference: Pipeline, model_name: str = MODEL_NAME) -> Pipeline:
     return pipeline_ml_factory(
         training=training,
         inference=inference,
@@ -43,7 +44,7 @@ def _as_pipeline_ml(training: Pipeline, inference: Pipeline) -> Pipeline:
         kpm_kwargs={"copy_mode": "assign"},
         log_model_kwargs={
             "name": MODEL_NAME,
-            "registered_model_name": MODEL_NAME,
+            "registered_model_name": model_name,
             "signature": "auto",
         },
     )
@@ -60,7 +61,11 @@ def register_pipelines() -> dict[str, Pipeline]:
     batch_scoring = _batch_scoring()
     monitoring = pipes.get("monitoring", empty)
     model_training = pipes["data_science"] + pipes["evaluation"]
-    if not any(p.exists() for p in USER_DATA):
+    # per-env options (parameters `main_job`, e.g. conf/creditcard): see fraud_kedro.job_options
+    options = job_options.current()
+    model_name = options["model_name"] or MODEL_NAME
+    job_monitoring = monitoring if options["monitoring"] else empty
+    if options["simulate"] == "auto" and not any(p.exists() for p in USER_DATA):
         # no data of yours in data/01_raw: simulate it (into simulated_transactions)
         pipes["simulation"] = pipeline(
             pipes["simulation"], outputs={"raw_transactions": "simulated_transactions"}
@@ -74,10 +79,10 @@ def register_pipelines() -> dict[str, Pipeline]:
         ingest = pipes["data_processing"]
     pipelines = dict(pipes)
     pipelines["batch_scoring"] = batch_scoring
-    pipelines["training"] = _as_pipeline_ml(model_training, inference)
+    pipelines["training"] = _as_pipeline_ml(model_training, inference, model_name)
     # monitoring, then (hooks.RetrainingHooks) data_processing + training when the decision says so
     pipelines["retraining"] = monitoring
     pipelines["__default__"] = _as_pipeline_ml(
-        ingest + model_training + batch_scoring + monitoring, inference
+        ingest + model_training + batch_scoring + job_monitoring, inference, model_name
     )
     return pipelines

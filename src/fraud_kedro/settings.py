@@ -5,6 +5,7 @@ import os
 from kedro.config import OmegaConfigLoader
 
 from fraud_kedro.hooks import PromotionHooks, RetrainingHooks
+from fraud_kedro.job_options import JobOptionsHooks
 
 
 def _env(name: str, default: str | None = None) -> str | None:
@@ -12,7 +13,7 @@ def _env(name: str, default: str | None = None) -> str | None:
     return os.environ.get(name, default)
 
 
-HOOKS = (PromotionHooks(), RetrainingHooks())
+HOOKS = (PromotionHooks(), RetrainingHooks(), JobOptionsHooks())
 
 CONFIG_LOADER_CLASS = OmegaConfigLoader
 CONFIG_LOADER_ARGS = {

@@ -23,10 +23,12 @@ class SplitParams:
     """The ``split`` parameters (CONTRACT.md)."""
 
     train_start: str | None = None
-    train_days: int = 21
-    delay_days: int = 7
-    test_days: int = 7
-    production_days: int = 0
+    train_days: float = 21
+    delay_days: float = 7
+    test_days: float = 7
+    production_days: float = 0
+    # drop test rows of cards known to be compromised; off when the data has no card id
+    drop_known_compromised: bool = True
 
     @classmethod
     def from_dict(cls, params: dict) -> SplitParams:
@@ -36,9 +38,9 @@ class SplitParams:
             raise ValueError(f"Unknown split parameters: {sorted(unknown)}")
         obj = cls(**params)
         for name in ("train_days", "test_days"):
-            if int(getattr(obj, name)) <= 0:
+            if float(getattr(obj, name)) <= 0:
                 raise ValueError(f"split.{name} must be positive")
-        if int(obj.delay_days) < 0 or int(obj.production_days) < 0:
+        if float(obj.delay_days) < 0 or float(obj.production_days) < 0:
             raise ValueError("split.delay_days and split.production_days must be >= 0")
         return obj
 
@@ -47,7 +49,9 @@ def split_windows(timestamps: pd.Series, params: SplitParams) -> dict[str, str]:
     """Window boundaries (ISO dates) for the data at hand.
 
     With ``train_start`` null, the latest window that fits: the test window ends where the
-    production period (the last ``production_days`` days, kept for monitoring) begins.
+    production period (the last ``production_days`` days, kept for monitoring) begins. Day counts
+    may be fractional (a file of two days); a boundary that is not a midnight is then given as an
+    ISO date-time.
     """
     first = timestamps.min().normalize()
     end = timestamps.max().normalize() + DAY
@@ -67,12 +71,17 @@ def split_windows(timestamps: pd.Series, params: SplitParams) -> dict[str, str]:
         )
     return {
         "data_start": str(first.date()),
-        "train_start": str(train_start.date()),
-        "train_end": str(train_end.date()),
-        "test_start": str(test_start.date()),
-        "test_end": str(test_end.date()),
+        "train_start": _iso(train_start),
+        "train_end": _iso(train_end),
+        "test_start": _iso(test_start),
+        "test_end": _iso(test_end),
         "data_end": str(end.date()),
     }
+
+
+def _iso(ts: pd.Timestamp) -> str:
+    """``YYYY-MM-DD`` at midnight, else the ISO date-time."""
+    return str(ts.date()) if ts == ts.normalize() else ts.isoformat()
 
 
 def drop_known_compromised(
@@ -90,6 +99,8 @@ def drop_known_compromised(
     those reported during the delay period and earlier test days).
     """
     frauds = labelled_history.loc[labelled_history[label] == 1, [customer, timestamp]]
+    if frauds.empty:  # no card known (mapping onto an empty datetime index fails in pandas 3)
+        return test
     first_fraud = frauds.groupby(customer)[timestamp].min()
     known_since = test[customer].map(first_fraud) + delay_days * DAY
     day = test[timestamp].dt.normalize()

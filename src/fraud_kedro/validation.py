@@ -130,7 +130,11 @@ def validate_transactions(
             idx = group["index"].astype(df.index.dtype).unique()
             reasons.loc[idx] = (reasons.loc[idx] + "; " + label).str.lstrip("; ")
             logger.warning("quarantine: %d rows fail '%s'", len(idx), label)
-    duplicated = df[columns.transaction_id].duplicated(keep="first") & (reasons == "")
+    # the first occurrence that passes the other checks is kept (a bad row cannot shadow a good one)
+    clean = reasons == ""
+    duplicated = (
+        df.loc[clean, columns.transaction_id].duplicated(keep="first").reindex(df.index, fill_value=False)
+    )
     if duplicated.any():
         reasons[duplicated] = f"{columns.transaction_id}: duplicated id"
         logger.warning("quarantine: %d rows have a duplicated id", int(duplicated.sum()))

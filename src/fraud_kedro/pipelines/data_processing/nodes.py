@@ -6,6 +6,7 @@ import logging
 
 import pandas as pd
 
+from fraud_kedro import creditcard
 from fraud_kedro.features import FeatureParams, compute_features, feature_names
 from fraud_kedro.validation import validate_transactions
 
@@ -18,13 +19,17 @@ def validate_raw_transactions(
     """Validate raw transactions; bad rows go to quarantine with their reason.
 
     Args:
-        raw_transactions: Raw transactions in the contract schema.
+        raw_transactions: Raw transactions in the contract schema, or in the ULB layout when
+            ``features.schema`` is ``creditcard`` (:mod:`fraud_kedro.creditcard`).
         feature_params: The ``features`` parameters (for the column names).
 
     Returns:
         Valid transactions (sorted by time) and quarantined rows.
     """
+    schema, feature_params = creditcard.split_feature_params(feature_params)
     params = FeatureParams.from_dict(feature_params)
+    if schema.schema == creditcard.CREDITCARD:
+        return creditcard.validate_creditcard(raw_transactions, schema.start_date, params.columns)
     return validate_transactions(raw_transactions, params.columns)
 
 
@@ -37,13 +42,20 @@ def build_model_input_table(transactions: pd.DataFrame, feature_params: dict) ->
 
     Returns:
         The model input table: keys, features, and the label and ``fraud_scenario`` columns when the
-        data has them (they never reach the model: the feature list excludes them).
+        data has them (they never reach the model: the feature list excludes them). The
+        ``creditcard`` schema has no history features (:func:`fraud_kedro.creditcard.build_features`).
     """
+    schema, feature_params = creditcard.split_feature_params(feature_params)
     params = FeatureParams.from_dict(feature_params)
-    features = compute_features(transactions, params)
+    if schema.schema == creditcard.CREDITCARD:
+        features = creditcard.build_features(transactions, params.columns)
+        names = creditcard.feature_names(params.columns)
+    else:
+        features = compute_features(transactions, params)
+        names = feature_names(params)
     extra = [c for c in (params.columns.label, "fraud_scenario") if c in transactions.columns]
     table = pd.concat([features, transactions[extra].reset_index(drop=True)], axis=1)
-    logger.info("model input table: %d rows, %d features", len(table), len(feature_names(params)))
+    logger.info("model input table: %d rows, %d features", len(table), len(names))
     return table
 
 
@@ -51,7 +63,15 @@ def make_feature_spec(feature_params: dict) -> dict:
     """The ordered feature list and the feature parameters, an artifact that travels with the model.
 
     The scoring service rebuilds history features online from ``params`` and checks the input
-    against ``features``.
+    against ``features``. A non-default raw schema (``creditcard``) is recorded under ``schema`` and
+    left out of ``params``, so that ``FeatureParams.from_dict(spec["params"])`` works everywhere.
     """
-    params = FeatureParams.from_dict(feature_params)
+    schema, contract_params = creditcard.split_feature_params(feature_params)
+    params = FeatureParams.from_dict(contract_params)
+    if schema.schema == creditcard.CREDITCARD:
+        return {
+            "features": creditcard.feature_names(params.columns),
+            "params": contract_params,
+            "schema": schema.as_dict(),
+        }
     return {"features": feature_names(params), "params": feature_params}

@@ -11,6 +11,7 @@ import optuna
 import pandas as pd
 from sklearn.metrics import average_precision_score
 
+from fraud_kedro.creditcard import split_feature_params
 from fraud_kedro.features import FeatureParams
 from fraud_kedro.models import build_estimator, calibrate, limit_threads, suggest_params
 from fraud_kedro.split import (
@@ -40,7 +41,7 @@ def split_data(
         there); the test set excludes cards already known to be compromised.
     """
     params = SplitParams.from_dict(split_params)
-    cols = FeatureParams.from_dict(feature_params).columns
+    cols = FeatureParams.from_dict(split_feature_params(feature_params)[1]).columns
     ts = model_input_table[cols.timestamp]
     if cols.label not in model_input_table.columns:
         raise ValueError(f"training needs labels: column '{cols.label}' is missing")
@@ -50,14 +51,16 @@ def split_data(
     history = model_input_table.loc[ts < train_end].reset_index(drop=True)
     train = model_input_table.loc[(ts >= train_start) & (ts < train_end)].reset_index(drop=True)
     test = model_input_table.loc[(ts >= test_start) & (ts < test_end)]
-    test = drop_known_compromised(
-        test,
-        model_input_table.loc[(ts >= train_start) & (ts < test_end)],
-        customer=cols.customer_id,
-        timestamp=cols.timestamp,
-        label=cols.label,
-        delay_days=params.delay_days,
-    ).reset_index(drop=True)
+    if params.drop_known_compromised:
+        test = drop_known_compromised(
+            test,
+            model_input_table.loc[(ts >= train_start) & (ts < test_end)],
+            customer=cols.customer_id,
+            timestamp=cols.timestamp,
+            label=cols.label,
+            delay_days=params.delay_days,
+        )
+    test = test.reset_index(drop=True)
     production = model_input_table.loc[ts >= test_end].reset_index(drop=True)
     info = {
         **windows,
@@ -252,7 +255,7 @@ def choose_threshold(
         best = int(np.argmin(cost))
     elif strategy == "alert_budget":
         budget = threshold_params["alerts_per_day"] * days
-        best = int(min(len(y), budget) - 1)
+        best = max(0, int(min(len(y), budget)) - 1)  # at least one alert, never all by wrap-around
     else:
         raise ValueError(f"threshold.strategy must be 'cost' or 'alert_budget', not {strategy!r}")
     threshold = float(sorted_scores[best])

@@ -98,10 +98,12 @@ def _slices(df: pd.DataFrame, amount: str, bands: list[float]) -> dict[str, pd.S
     edges = [0.0, *bands, np.inf]
     for lo, hi in zip(edges[:-1], edges[1:], strict=True):
         slices[f"amount_{lo:g}_{hi:g}"] = (df[amount] >= lo) & (df[amount] < hi)
-    slices["night"] = df["is_night"] == 1
-    slices["day"] = df["is_night"] == 0
-    slices["weekend"] = df["is_weekend"] == 1
-    slices["weekday"] = df["is_weekend"] == 0
+    if "is_night" in df.columns:  # not in every schema (creditcard has no such feature)
+        slices["night"] = df["is_night"] == 1
+        slices["day"] = df["is_night"] == 0
+    if "is_weekend" in df.columns:
+        slices["weekend"] = df["is_weekend"] == 1
+        slices["weekday"] = df["is_weekend"] == 0
     if "fraud_scenario" in df.columns:
         for scenario in sorted(df["fraud_scenario"].unique()):
             if scenario != 0:

@@ -35,7 +35,12 @@ def predict_fraud(
     missing = [f for f in features if f not in scoring_input.columns]
     if missing:
         raise ScoringInputError(f"scoring input lacks features {missing}")
-    X = scoring_input[features].to_numpy(dtype=np.float64)  # noqa: N806
+    try:
+        X = scoring_input[features].to_numpy(dtype=np.float64)  # noqa: N806
+    except (TypeError, ValueError) as exc:
+        bad = [f for f in features
+               if pd.to_numeric(scoring_input[f], errors="coerce").isna().gt(scoring_input[f].isna()).any()]
+        raise ScoringInputError(f"scoring input has non-numeric values in {bad}") from exc
     if not np.isfinite(X).all():
         bad = [f for f, ok in zip(features, np.isfinite(X).all(axis=0), strict=True) if not ok]
         raise ScoringInputError(f"scoring input has NaN/inf in {bad}")

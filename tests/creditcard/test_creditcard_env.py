@@ -1,0 +1,316 @@
+"""The ``creditcard`` env: the public ULB file layout (``Time, V1..V28, Amount, Class``).
+
+Unit tests of the adapter (:mod:`fraud_kedro.creditcard`), the fractional split and the job
+options, and one end-to-end ``kedro run --env creditcard`` on a small synthetic file in that layout
+(nothing is downloaded), in a copy of the project with its own MLflow store.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+
+from fraud_kedro import creditcard, job_options
+from fraud_kedro.pipelines.data_processing.nodes import (
+    build_model_input_table,
+    make_feature_spec,
+    validate_raw_transactions,
+)
+from fraud_kedro.split import SplitParams, prequential_folds, split_windows
+from fraud_kedro.validation import DataValidationError
+
+sys.path.insert(0, str(Path(__file__).parent))
+from ulb_synth import make_ulb_frame  # noqa: E402
+
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+CONTRACT_METRICS = (
+    "test_roc_auc",
+    "test_average_precision",
+    "test_card_precision_at_100",
+    "test_precision",
+    "test_recall",
+    "test_f1",
+)
+MODEL_NAME = "fraud_detector_creditcard"
+# a lighter search than the env's defaults (which suit the real 285k-row file): the test checks wiring
+FAST_PARAMS = ",".join(
+    [
+        "model.tuning.n_trials=2",
+        "model.search_spaces.hist_gradient_boosting.max_iter.high=80",
+        "model.calibration.cv=2",
+        "evaluation.permutation_rows=4000",
+        "evaluation.permutation_repeats=1",
+    ]
+)
+
+
+def _env_params(name: str) -> dict:
+    return yaml.safe_load((PROJECT_ROOT / "conf" / "creditcard" / "parameters.yml").read_text())[name]
+
+
+@pytest.fixture(scope="module")
+def ulb() -> pd.DataFrame:
+    return make_ulb_frame(n_rows=2_000, seed=3)
+
+
+@pytest.fixture(scope="module")
+def features_params() -> dict:
+    return _env_params("features")
+
+
+# ---- the adapter ----------------------------------------------------------------------------------
+
+
+def test_missing_v_columns_are_named(ulb: pd.DataFrame) -> None:
+    with pytest.raises(DataValidationError, match=r"missing column\(s\) \['V3', 'V17'\]"):
+        creditcard.to_contract(ulb.drop(columns=["V17", "V3"]), "2013-09-01")
+
+
+@pytest.mark.parametrize("column", ["Time", "Amount"])
+def test_missing_time_or_amount_is_named(ulb: pd.DataFrame, column: str) -> None:
+    with pytest.raises(DataValidationError, match=f"'{column}'"):
+        creditcard.check_ulb_columns(ulb.drop(columns=[column]))
+
+
+def test_contract_file_in_creditcard_env_fails_clearly(features_params: dict) -> None:
+    contract = pd.DataFrame(
+        {
+            "transaction_id": [1],
+            "timestamp": ["2018-04-01"],
+            "customer_id": [1],
+            "terminal_id": [1],
+            "amount": [1.0],
+        }
+    )
+    with pytest.raises(DataValidationError, match="ULB layout"):
+        validate_raw_transactions(contract, features_params)
+
+
+def test_empty_file_and_non_numeric_time() -> None:
+    with pytest.raises(DataValidationError, match="no rows"):
+        creditcard.check_ulb_columns(make_ulb_frame(10).iloc[:0])
+    bad = make_ulb_frame(10).assign(Time="yesterday")
+    with pytest.raises(DataValidationError, match="'Time' holds no number"):
+        creditcard.check_ulb_columns(bad)
+
+
+def test_mapping_to_the_contract_schema(ulb: pd.DataFrame) -> None:
+    table = creditcard.to_contract(ulb, "2013-09-01")
+    assert list(table.columns[:6]) == [
+        "transaction_id",
+        "timestamp",
+        "customer_id",
+        "terminal_id",
+        "amount",
+        "V1",
+    ]
+    np.testing.assert_array_equal(table["transaction_id"], np.arange(len(ulb)))
+    np.testing.assert_array_equal(table["customer_id"], np.arange(len(ulb)))
+    assert (table["terminal_id"] == 0).all()
+    expected = pd.Timestamp("2013-09-01") + pd.to_timedelta(ulb["Time"], unit="s")
+    assert (table["timestamp"] == expected).all()
+    np.testing.assert_array_equal(table["amount"], ulb["Amount"])
+    np.testing.assert_array_equal(table["is_fraud"], ulb["Class"])
+    np.testing.assert_array_equal(table["V14"], ulb["V14"])
+
+
+def test_unlabelled_file_is_accepted(ulb: pd.DataFrame, features_params: dict) -> None:
+    valid, quarantine = validate_raw_transactions(ulb.drop(columns=["Class"]), features_params)
+    assert len(valid) == len(ulb) and quarantine.empty
+    assert "is_fraud" not in valid.columns
+
+
+def test_bad_rows_are_quarantined_with_their_reason(ulb: pd.DataFrame, features_params: dict) -> None:
+    raw = ulb.copy()
+    raw.loc[5, "V7"] = np.nan
+    raw.loc[6, "V2"] = np.inf
+    raw.loc[7, "Amount"] = -3.0
+    raw.loc[8, "Class"] = 2
+    valid, quarantine = validate_raw_transactions(raw, features_params)
+    assert len(valid) == len(raw) - 4
+    reasons = dict(
+        zip(quarantine["transaction_id"].astype(int), quarantine["quarantine_reason"], strict=True)
+    )
+    assert reasons[5] == "V7: not finite"
+    assert reasons[6] == "V2: not finite"
+    assert "amount is negative" in reasons[7]
+    assert "label is not 0/1" in reasons[8]
+    assert valid["timestamp"].is_monotonic_increasing
+
+
+def test_feature_table_and_spec(ulb: pd.DataFrame, features_params: dict) -> None:
+    valid, _ = validate_raw_transactions(ulb, features_params)
+    table = build_model_input_table(valid, features_params)
+    spec = make_feature_spec(features_params)
+    assert spec["features"] == [*creditcard.V_COLUMNS, "amount", "hour"]
+    assert spec["schema"] == {"schema": "creditcard", "start_date": "2013-09-01T00:00:00"}
+    assert "schema" not in spec["params"] and "start_date" not in spec["params"]
+    assert list(table.columns) == [
+        "transaction_id",
+        "timestamp",
+        "customer_id",
+        "terminal_id",
+        *spec["features"],
+        "is_fraud",
+    ]
+    assert table["hour"].between(0, 23).all()
+    assert np.isfinite(table[spec["features"]].to_numpy(dtype=float)).all()
+
+
+def test_default_feature_params_pass_through_unchanged() -> None:
+    params = {"customer_windows_days": [1], "columns": {"amount": "amount"}}
+    options, rest = creditcard.split_feature_params(params)
+    assert options.schema == creditcard.CONTRACT and rest is params
+    assert make_feature_spec(params)["params"] is params
+    assert "schema" not in make_feature_spec(params)
+
+
+@pytest.mark.parametrize(
+    ("params", "message"),
+    [
+        ({"schema": "visa"}, "features.schema must be one of"),
+        ({"schema": "creditcard"}, "start_date is required"),
+        ({"schema": "creditcard", "start_date": "soon"}, "is not a date"),
+        ({"start_date": "2013-09-01"}, "only applies to schema creditcard"),
+    ],
+)
+def test_bad_schema_options(params: dict, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        creditcard.split_feature_params(params)
+
+
+# ---- the split of a 2-day file ---------------------------------------------------------------------
+
+
+def test_fractional_day_split_and_one_tuning_fold(ulb: pd.DataFrame) -> None:
+    params = SplitParams.from_dict(_env_params("split"))
+    ts = creditcard.to_contract(ulb, "2013-09-01")["timestamp"]
+    windows = split_windows(ts, params)
+    assert windows["train_start"] == "2013-09-01"
+    assert windows["train_end"] == windows["test_start"] == "2013-09-02T12:00:00"
+    assert windows["test_end"] == "2013-09-03"
+    folds = prequential_folds(ts, pd.Timestamp(windows["train_start"]), params, n_folds=1)
+    fit, val = folds[0]
+    assert ts.iloc[fit].max() < pd.Timestamp("2013-09-02") <= ts.iloc[val].min()
+    assert ts.iloc[val].max() < pd.Timestamp("2013-09-02T12:00:00")
+
+
+def test_whole_day_split_keeps_date_strings() -> None:
+    ts = pd.Series(pd.date_range("2018-04-01", periods=40 * 24, freq="h"))
+    windows = split_windows(ts, SplitParams(train_days=21, delay_days=7, test_days=7))
+    assert all(len(v) == 10 for v in windows.values())  # YYYY-MM-DD, as before
+    assert SplitParams().drop_known_compromised is True
+
+
+# ---- the job options -------------------------------------------------------------------------------
+
+
+def test_job_options() -> None:
+    params = {"main_job": _env_params("main_job"), "quality_gate": _env_params("quality_gate")}
+    assert job_options.options_from_params(params) == {
+        "simulate": False,
+        "monitoring": False,
+        "model_name": MODEL_NAME,
+    }
+    assert job_options.options_from_params({}) == {}
+    with pytest.raises(ValueError, match="Unknown main_job"):
+        job_options.options_from_params({"main_job": {"simulation": False}})
+    with pytest.raises(ValueError, match="simulate"):
+        job_options.options_from_params({"main_job": {"simulate": True}})
+
+
+# ---- kedro run --env creditcard ----------------------------------------------------------------------
+
+
+def _copy_project(dest: Path) -> Path:
+    """What Kedro needs (pyproject.toml, src, conf without conf/local) and an empty data folder."""
+    ignore = shutil.ignore_patterns("__pycache__", "*.pyc", "*.egg-info")
+    dest.mkdir(parents=True)
+    shutil.copy2(PROJECT_ROOT / "pyproject.toml", dest / "pyproject.toml")
+    shutil.copytree(PROJECT_ROOT / "src", dest / "src", ignore=ignore)
+    shutil.copytree(PROJECT_ROOT / "conf", dest / "conf", ignore=shutil.ignore_patterns("local"))
+    (dest / "conf" / "local").mkdir()
+    (dest / "data" / "01_raw").mkdir(parents=True)
+    return dest
+
+
+@pytest.fixture(scope="module")
+def creditcard_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
+    """Run the main job of the creditcard env once on a synthetic 20k-row, 2-day file."""
+    root = _copy_project(tmp_path_factory.mktemp("creditcard") / "project")
+    make_ulb_frame(n_rows=20_000, seed=7).to_csv(root / "data" / "01_raw" / "creditcard.csv", index=False)
+    tracking_uri = f"sqlite:///{root / 'mlflow.db'}"
+    env = {
+        **os.environ,
+        "KEDRO_DISABLE_TELEMETRY": "1",
+        "DO_NOT_TRACK": "1",
+        "NML_DISABLE_USAGE_LOGGING": "1",
+        "MPLBACKEND": "Agg",
+        "MLFLOW_TRACKING_URI": tracking_uri,
+        "PYTHONPATH": os.pathsep.join([str(root / "src"), os.environ.get("PYTHONPATH", "")]),
+    }
+    env.pop("KEDRO_ENV", None)
+    env.pop("KEDRO_LOGGING_CONFIG", None)
+    proc = subprocess.run(
+        [sys.executable, "-m", "kedro", "run", "--env", "creditcard", "--params", FAST_PARAMS],
+        cwd=root,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    log = proc.stdout[-4000:] + proc.stderr[-8000:]
+    assert proc.returncode == 0, f"kedro run --env creditcard failed:\n{log}"
+    return root, tracking_uri
+
+
+@pytest.mark.slow
+def test_run_writes_contract_metrics(creditcard_run: tuple[Path, str]) -> None:
+    root, _ = creditcard_run
+    metrics = json.loads((root / "data" / "08_reporting" / "creditcard" / "metrics.json").read_text())
+    for name in CONTRACT_METRICS:
+        assert name in metrics and math.isfinite(metrics[name]), name
+    # the synthetic frauds are shifted in five V columns: easy to find, not trivially
+    assert metrics["test_roc_auc"] > 0.9
+    assert metrics["test_average_precision"] > 0.3
+    spec = json.loads((root / "data" / "04_feature" / "creditcard" / "feature_spec.json").read_text())
+    assert spec["features"] == [*creditcard.V_COLUMNS, "amount", "hour"]
+
+
+@pytest.mark.slow
+def test_run_does_not_touch_the_default_run(creditcard_run: tuple[Path, str]) -> None:
+    root, _ = creditcard_run
+    data = root / "data"
+    assert not (data / "01_raw" / "simulated_transactions.parquet").exists()  # nothing simulated
+    written = [p for p in data.rglob("*") if p.is_file() and not p.name.startswith(".")]
+    outside = [
+        p for p in written if "creditcard" not in p.relative_to(data).parts and p.name != "creditcard.csv"
+    ]
+    assert not outside, f"files outside the creditcard folders: {outside}"
+
+
+@pytest.mark.slow
+def test_run_registers_the_model(creditcard_run: tuple[Path, str]) -> None:
+    from mlflow import MlflowClient
+
+    _, tracking_uri = creditcard_run
+    client = MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)
+    versions = client.search_model_versions(f"name='{MODEL_NAME}'")
+    assert len(versions) == 1
+    assert client.get_model_version_by_alias(MODEL_NAME, "challenger").version == versions[0].version
+    assert client.get_model_version_by_alias(MODEL_NAME, "champion").version == versions[0].version
+    assert not client.search_registered_models("name='fraud_detector'")  # the default name is left alone
+    run = client.get_run(versions[0].run_id)
+    assert run.data.tags["kedro_env"] == "creditcard"
+    assert run.data.metrics["test_average_precision"] > 0.3
