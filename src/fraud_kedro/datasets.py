@@ -87,6 +87,8 @@ class _AtomicFileSystem:
         self._fs = fs
 
     def __getattr__(self, name: str) -> Any:
+        if name == "_fs":  # not set yet (unpickling the exported model): no endless delegation
+            raise AttributeError(name)
         return getattr(self._fs, name)
 
     @contextmanager
