@@ -8,9 +8,10 @@ PORT ?= 8000
 export KEDRO_DISABLE_TELEMETRY := 1
 export DO_NOT_TRACK := 1
 export NML_DISABLE_USAGE_LOGGING := 1
+export MLFLOW_DISABLE_TELEMETRY := true
 export MPLBACKEND := Agg
 
-.PHONY: install run test lint serve viz lock demo bench clean
+.PHONY: install run test lint serve viz lock demo bench clean docker dags
 
 $(BIN)/.installed: requirements-dev.lock pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -41,6 +42,13 @@ viz: install
 lock:  ## re-resolve the lock files (needs network to PyPI)
 	$(BIN)/uv pip compile requirements.in -p 3.11 -o requirements.lock --no-header
 	$(BIN)/uv pip compile requirements-dev.in -p 3.11 -o requirements-dev.lock --no-header
+
+docker:  ## both images (needs a Docker engine)
+	docker build -t fraud-kedro .
+	docker build --target pipelines -t fraud-kedro-pipelines .
+
+dags: install  ## Airflow DAGs of every pipeline
+	$(BIN)/kedro airflow create --all -j deploy/airflow/dag_template.j2 --group-by memory -t airflow_dags/
 
 clean:
 	rm -rf $(VENV) mlruns mlflow.db

@@ -7,6 +7,8 @@ for _var, _value in (
     ("KEDRO_DISABLE_TELEMETRY", "1"),
     ("DO_NOT_TRACK", "1"),
     ("NML_DISABLE_USAGE_LOGGING", "1"),
+    # MLflow 3 honours DO_NOT_TRACK only when it is "true"; its own switch is explicit
+    ("MLFLOW_DISABLE_TELEMETRY", "true"),
 ):
     os.environ.setdefault(_var, _value)
 

@@ -65,16 +65,16 @@ def register_pipelines() -> dict[str, Pipeline]:
     options = job_options.current()
     model_name = options["model_name"] or MODEL_NAME
     job_monitoring = monitoring if options["monitoring"] else empty
+    # the simulator writes simulated_transactions, never your data/01_raw/transactions file
+    pipes["simulation"] = pipeline(
+        pipes["simulation"], outputs={"raw_transactions": "simulated_transactions"}
+    )
     if options["simulate"] == "auto" and not any(p.exists() for p in USER_DATA):
-        # no data of yours in data/01_raw: simulate it (into simulated_transactions)
-        pipes["simulation"] = pipeline(
-            pipes["simulation"], outputs={"raw_transactions": "simulated_transactions"}
-        )
-        data_processing = pipeline(
+        # no data of yours in data/01_raw: simulate it and build features from the simulation
+        pipes["data_processing"] = pipeline(
             pipes["data_processing"], inputs={"raw_transactions": "simulated_transactions"}
         )
-        pipes["data_processing"] = data_processing
-        ingest = pipes["simulation"] + data_processing
+        ingest = pipes["simulation"] + pipes["data_processing"]
     else:
         ingest = pipes["data_processing"]
     pipelines = dict(pipes)

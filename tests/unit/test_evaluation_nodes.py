@@ -100,9 +100,11 @@ def test_below_minimum_is_rejected_even_when_it_beats_the_champion() -> None:
     assert len(verdict["reasons"]) == 2
 
 
-def test_tie_with_zero_margin_promotes_the_new_model() -> None:
+def test_tie_with_zero_margin_keeps_the_champion() -> None:
     gate = {**GATE, "min_improvement": 0.0}
-    assert quality_gate({"test_average_precision": 0.5}, {"test_average_precision": 0.5}, gate)["promote"]
+    verdict = quality_gate({"test_average_precision": 0.5}, {"test_average_precision": 0.5}, gate)
+    assert verdict["promote"] is False
+    assert any("does not beat" in r for r in verdict["reasons"])
 
 
 def test_an_unusable_champion_counts_as_none() -> None:

@@ -6,15 +6,12 @@ import logging
 from datetime import UTC, datetime
 from typing import Any
 
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-from sklearn.calibration import calibration_curve  # noqa: E402
-from sklearn.inspection import permutation_importance  # noqa: E402
-from sklearn.metrics import (  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+from sklearn.calibration import calibration_curve
+from sklearn.inspection import permutation_importance
+from sklearn.metrics import (
     PrecisionRecallDisplay,
     RocCurveDisplay,
     average_precision_score,
@@ -22,13 +19,13 @@ from sklearn.metrics import (  # noqa: E402
     confusion_matrix,
 )
 
-from fraud_kedro.features import FeatureParams  # noqa: E402
-from fraud_kedro.metrics import (  # noqa: E402
+from fraud_kedro.features import FeatureParams
+from fraud_kedro.metrics import (
     card_precision_at_k,
     classification_metrics,
     expected_cost,
 )
-from fraud_kedro.pipelines.inference.nodes import predict_fraud  # noqa: E402
+from fraud_kedro.pipelines.inference.nodes import predict_fraud
 
 logger = logging.getLogger(__name__)
 
@@ -254,7 +251,8 @@ def quality_gate(metrics: dict, champion_metrics: dict, gate_params: dict) -> di
     """Verdict: does the new model (challenger) replace the champion?
 
     It must reach ``min_average_precision`` and, when a champion exists, beat the champion's
-    average precision on the same test window by ``min_improvement``.
+    average precision on the same test window by more than ``min_improvement`` (a tie keeps the
+    champion: retraining the same model on the same data changes nothing).
     """
     ap = metrics["test_average_precision"]
     reasons = []
@@ -265,13 +263,13 @@ def quality_gate(metrics: dict, champion_metrics: dict, gate_params: dict) -> di
     champion_ap = champion_metrics.get("test_average_precision")
     if champion_ap is None:
         reasons.append("no usable champion: the first model that passes the minimum is promoted")
-    elif ap < champion_ap + gate_params["min_improvement"]:
+    elif ap <= champion_ap + gate_params["min_improvement"]:
         promote = False
         reasons.append(f"average precision {ap:.4f} does not beat the champion's {champion_ap:.4f} "
-                       f"by {gate_params['min_improvement']}")
+                       f"by more than {gate_params['min_improvement']}")
     else:
         reasons.append(f"average precision {ap:.4f} beats the champion's {champion_ap:.4f} "
-                       f"by at least {gate_params['min_improvement']}")
+                       f"by more than {gate_params['min_improvement']}")
     verdict = {
         "promote": promote,
         "reasons": reasons,
