@@ -9,6 +9,8 @@
 * Under pandas 3 every calculator raises pandas' deprecation warning for ``dropna(inplace=True)``
   thousands of times; :func:`quiet` filters that category from NannyML's modules only. It also
   drops NannyML's "number of chunks is too low" warning: the chunk plan logs its own message.
+* NannyML logs a WARNING each time it clips a band to the metric's range (e.g. an upper ROC AUC
+  band above 1); a logging filter on the ``nannyml`` logger drops exactly those records.
 """
 
 from __future__ import annotations
@@ -34,6 +36,14 @@ try:  # pandas >= 3: the category of "this keyword will be removed in pandas 4"
     from pandas.errors import Pandas4Warning as _PandasDeprecation
 except ImportError:  # pragma: no cover - pandas 2
     _PandasDeprecation = DeprecationWarning
+
+
+class _DropBandClipping(logging.Filter):
+    """Drop NannyML's benign "threshold value ... overridden by ... value limit" records."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        return not ("threshold value" in message and "overridden by" in message)
 
 
 def disable_telemetry() -> None:
@@ -70,6 +80,12 @@ def nannyml() -> ModuleType:
             os.environ.pop(_DOTENV_OFF, None)
         else:
             os.environ[_DOTENV_OFF] = previous
+    for name in (
+        "nannyml.performance_estimation.confidence_based.metrics",
+        "nannyml.performance_calculation.metrics.binary_classification",
+        "nannyml.thresholds",
+    ):
+        logging.getLogger(name).addFilter(_DropBandClipping())
     logger.debug("nannyml %s loaded (pandas %s)", module.__version__, pd.__version__)
     return module
 
@@ -96,10 +112,20 @@ def constant_threshold(lower: float | None, upper: float | None) -> object:
     return thresholds.ConstantThreshold(lower=lower, upper=upper)
 
 
-def analysis_rows(result: object) -> pd.DataFrame:
-    """A NannyML result as a flat frame: one row per chunk, ``(column, field)`` columns kept.
+def result_frame(result: object) -> pd.DataFrame:
+    """A NannyML result as a frame with flat tuple column names, both periods, one row per chunk.
 
-    Returns both periods with a ``period`` column ('reference' or 'analysis').
+    NannyML nests the chunk fields two levels deep for univariate drift and one level deep
+    elsewhere; use :func:`chunk_field` to read them.
     """
-    df = result.to_df()  # type: ignore[attr-defined]
-    return df.reset_index(drop=True)
+    df = result.to_df().reset_index(drop=True)  # type: ignore[attr-defined]
+    df.columns = df.columns.to_flat_index()
+    return df
+
+
+def chunk_field(frame: pd.DataFrame, name: str) -> pd.Series:
+    """A chunk field (``period``, ``chunk_index``, ``start_index``, ``end_index``) of a result."""
+    for col in frame.columns:
+        if isinstance(col, tuple) and col[0] == "chunk" and col[-1] == name:
+            return frame[col]
+    raise KeyError(f"NannyML result has no chunk field {name!r}")

@@ -117,7 +117,7 @@ def plan_chunk_size(
 
 
 def chunk_bounds(n_rows: int, chunk_size: int) -> list[tuple[int, int]]:
-    """``[start, end)`` row ranges of consecutive chunks; a last incomplete chunk joins the previous.
+    """``[start, end)`` row ranges of consecutive chunks; an incomplete last one joins the previous.
 
     The same rule as NannyML's ``SizeBasedChunker(incomplete="append")``. Data smaller than one
     chunk gives a single chunk.
@@ -150,7 +150,9 @@ def chunk_table(
     has_labels = label is not None and label_available is not None
     if has_labels:
         available = data[label_available].to_numpy(dtype=bool)
-        positives = (pd.to_numeric(data[label], errors="coerce").fillna(0).to_numpy() > 0) & available
+        positives = (
+            pd.to_numeric(data[label], errors="coerce").fillna(0).to_numpy() > 0
+        ) & available
     for i, (start, end) in enumerate(bounds):
         row = {
             "chunk_index": i,
@@ -167,7 +169,14 @@ def chunk_table(
     table = pd.DataFrame(rows)
     if table.empty:
         table = pd.DataFrame(
-            columns=["chunk_index", "start_index", "end_index", "chunk_start", "chunk_end", "n_rows"]
+            columns=[
+                "chunk_index",
+                "start_index",
+                "end_index",
+                "chunk_start",
+                "chunk_end",
+                "n_rows",
+            ]
         )
     for col in ("chunk_index", "start_index", "end_index", "n_rows"):
         table[col] = table[col].astype(np.int64)

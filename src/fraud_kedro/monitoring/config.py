@@ -197,7 +197,9 @@ class AlertsParams:
         _tuple(self, "retrain_on")
         unknown = sorted(set(self.retrain_on) - set(ALERT_KINDS))
         if unknown:
-            raise ValueError(f"monitoring.alerts.retrain_on: unknown {unknown}; allowed {ALERT_KINDS}")
+            raise ValueError(
+                f"monitoring.alerts.retrain_on: unknown {unknown}; allowed {ALERT_KINDS}"
+            )
         if self.min_consecutive_chunks < 1:
             raise ValueError("monitoring.alerts.min_consecutive_chunks must be >= 1")
 

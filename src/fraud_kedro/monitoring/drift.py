@@ -46,6 +46,16 @@ QUALITY_COLUMNS = [
     "alert",
 ]
 MULTIVARIATE_COLUMN = "__all_features__"
+_DOMAIN_CLASSIFIER_PARAMS = {
+    "boosting_type": "gbdt",
+    "learning_rate": 0.1,
+    "n_estimators": 100,
+    "num_leaves": 31,
+    "min_child_samples": 20,
+    "random_state": 13,
+    "n_jobs": 2,
+    "verbosity": -1,
+}
 
 
 def _numeric(data: pd.DataFrame, columns: Sequence[str]) -> pd.DataFrame:
@@ -56,12 +66,13 @@ def _numeric(data: pd.DataFrame, columns: Sequence[str]) -> pd.DataFrame:
 
 
 def _chunk_meta(result: pd.DataFrame) -> pd.DataFrame:
+    field = _nannyml.chunk_field
     return pd.DataFrame(
         {
-            "period": result[("chunk", "period")].to_numpy(),
-            "chunk_index": result[("chunk", "chunk_index")].astype(np.int64).to_numpy(),
-            "start_index": result[("chunk", "start_index")].astype(np.int64).to_numpy(),
-            "end_index": result[("chunk", "end_index")].astype(np.int64).to_numpy() + 1,
+            "period": field(result, "period").to_numpy(),
+            "chunk_index": field(result, "chunk_index").astype(np.int64).to_numpy(),
+            "start_index": field(result, "start_index").astype(np.int64).to_numpy(),
+            "end_index": field(result, "end_index").astype(np.int64).to_numpy() + 1,
         }
     )
 
@@ -108,7 +119,7 @@ def univariate_drift(
             thresholds={method: _nannyml.constant_threshold(None, threshold)},
         )
         calc.fit(_numeric(reference, columns))
-        result = calc.calculate(_numeric(analysis, columns)).to_df().reset_index(drop=True)
+        result = _nannyml.result_frame(calc.calculate(_numeric(analysis, columns)))
     meta = _chunk_meta(result)
     _check_chunks(meta, len(reference), len(analysis), chunk_size)
     frames = []
@@ -151,7 +162,7 @@ def multivariate_drift(
             threshold=_nannyml.std_threshold(std_multiplier),
         )
         calc.fit(_numeric(reference, columns))
-        result = calc.calculate(_numeric(analysis, columns)).to_df().reset_index(drop=True)
+        result = _nannyml.result_frame(calc.calculate(_numeric(analysis, columns)))
     meta = _chunk_meta(result)
     _check_chunks(meta, len(reference), len(analysis), chunk_size)
     values = result[("reconstruction_error", "value")].astype(np.float64).to_numpy()
@@ -185,10 +196,13 @@ def domain_classifier_drift(
         calc = nml.DomainClassifierCalculator(
             feature_column_names=columns,
             chunker=_nannyml.size_chunker(chunk_size),
-            threshold=_nannyml.constant_threshold(None, threshold),
+            # NannyML 0.13.1 compares against the lower bound even when it is None: give one
+            threshold=_nannyml.constant_threshold(0.0, threshold),
+            # its defaults pass LightGBM an unknown "silent" key and let it print to stdout
+            hyperparameters=_DOMAIN_CLASSIFIER_PARAMS,
         )
         calc.fit(_numeric(reference, columns))
-        result = calc.calculate(_numeric(analysis, columns)).to_df().reset_index(drop=True)
+        result = _nannyml.result_frame(calc.calculate(_numeric(analysis, columns)))
     meta = _chunk_meta(result)
     values = result[("domain_classifier_auroc", "value")].astype(np.float64).to_numpy()
     frame = meta.copy()
@@ -232,7 +246,7 @@ def data_quality(
                 threshold=_nannyml.constant_threshold(None, limit),
             )
             calc.fit(ref)
-            result = calc.calculate(ana).to_df().reset_index(drop=True)
+            result = _nannyml.result_frame(calc.calculate(ana))
         meta = _chunk_meta(result)
         for col in columns:
             values = result[(col, "value")].astype(np.float64).to_numpy()

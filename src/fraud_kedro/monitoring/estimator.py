@@ -11,7 +11,8 @@ calibrated probability into expected confusion-matrix counts. Two consequences:
   scores and overestimates performance (drift detection and realised performance catch it);
 * average precision is estimated as a ratio of expectations, biased low on chunks with few
   frauds; by default the AP reported here is the Monte Carlo expectation of the realised AP
-  under the same calibrated probabilities (:func:`~fraud_kedro.monitoring.metrics.expected_ranking_metrics`).
+  under the same calibrated probabilities
+  (:func:`~fraud_kedro.monitoring.metrics.expected_ranking_metrics`).
 """
 
 from __future__ import annotations
@@ -59,7 +60,9 @@ class PerformanceEstimate:
         return self.table[self.table["period"] == "analysis"].reset_index(drop=True)
 
 
-def _frame(data: pd.DataFrame, score: str, prediction: np.ndarray, label: str | None) -> pd.DataFrame:
+def _frame(
+    data: pd.DataFrame, score: str, prediction: np.ndarray, label: str | None
+) -> pd.DataFrame:
     out = pd.DataFrame(
         {
             _SCORE: data[score].to_numpy(dtype=np.float64),
@@ -75,8 +78,8 @@ def _check_bounds(result: pd.DataFrame, n_rows: int, chunk_size: int, period: st
     expected = chunk_bounds(n_rows, chunk_size)
     got = list(
         zip(
-            result[("chunk", "start_index")].astype(int),
-            result[("chunk", "end_index")].astype(int) + 1,
+            _nannyml.chunk_field(result, "start_index").astype(int),
+            _nannyml.chunk_field(result, "end_index").astype(int) + 1,
             strict=True,
         )
     )
@@ -134,7 +137,7 @@ def estimate_performance(
             thresholds={m: _nannyml.std_threshold(band_std_multiplier) for m in metrics},
         )
         estimator.fit(ref)
-        result = estimator.estimate(ana).to_df().reset_index(drop=True)
+        result = _nannyml.result_frame(estimator.estimate(ana))
     recalibrated = bool(estimator.needs_calibration)
     logger.info(
         "CBPE fitted on %d reference rows (%s calibration of the scores)",
@@ -142,7 +145,10 @@ def estimate_performance(
         "isotonic re-" if recalibrated else "no re-",
     )
 
-    periods = result[("chunk", "period")].to_numpy()
+    periods = _nannyml.chunk_field(result, "period").to_numpy()
+    starts = _nannyml.chunk_field(result, "start_index").astype(int).to_numpy()
+    ends = _nannyml.chunk_field(result, "end_index").astype(int).to_numpy() + 1
+    indices = _nannyml.chunk_field(result, "chunk_index").astype(int).to_numpy()
     for period, frame in (("reference", ref), ("analysis", ana)):
         _check_bounds(result[periods == period], len(frame), chunk_size, period)
 
@@ -155,8 +161,7 @@ def estimate_performance(
     for i, row in result.iterrows():
         period = periods[i]
         frame = ref if period == "reference" else ana
-        start = int(row[("chunk", "start_index")])
-        end = int(row[("chunk", "end_index")]) + 1
+        start, end = int(starts[i]), int(ends[i])
         expected = None
         if "average_precision" in metrics and ap_estimator == "expected":
             raw = frame[_SCORE].to_numpy()[start:end]
@@ -169,7 +174,7 @@ def estimate_performance(
             rows.append(
                 {
                     "period": period,
-                    "chunk_index": int(row[("chunk", "chunk_index")]),
+                    "chunk_index": int(indices[i]),
                     "start_index": start,
                     "end_index": end,
                     "metric": m,
@@ -180,7 +185,9 @@ def estimate_performance(
                     "band_upper": _float_or_nan(row[(m, "upper_threshold")]),
                 }
             )
-    return PerformanceEstimate(table=pd.DataFrame(rows, columns=ESTIMATE_COLUMNS), recalibrated=recalibrated)
+    return PerformanceEstimate(
+        table=pd.DataFrame(rows, columns=ESTIMATE_COLUMNS), recalibrated=recalibrated
+    )
 
 
 def _float_or_nan(value: object) -> float:

@@ -53,6 +53,34 @@ def realized_metrics(
     return out
 
 
+def _tie_groups(score: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Rows sorted by decreasing score, and the start of each group of equal scores."""
+    order = np.argsort(-score, kind="stable")
+    s_sorted = score[order]
+    starts = np.flatnonzero(np.r_[True, s_sorted[1:] != s_sorted[:-1]])
+    return order, starts
+
+
+def _auc_ap(tp_in: np.ndarray, fp_in: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """ROC AUC and average precision of each row of per-threshold counts.
+
+    ``tp_in`` and ``fp_in`` are ``(draws, groups)`` positive and negative counts (or weights) of
+    each group of tied scores, groups in decreasing score order; scikit-learn's definitions (one
+    threshold per distinct score, ties counting one half in the AUC). Rows without both classes
+    give NaN.
+    """
+    tp_cum = np.cumsum(tp_in, axis=1)
+    fp_cum = np.cumsum(fp_in, axis=1)
+    positives, negatives = tp_cum[:, -1], fp_cum[:, -1]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        precision = np.where(tp_in > 0, tp_cum / np.maximum(tp_cum + fp_cum, 1e-12), 0.0)
+        ap = (tp_in * precision).sum(axis=1) / positives
+        below = negatives[:, None] - fp_cum + 0.5 * fp_in
+        auc = (tp_in * below).sum(axis=1) / (positives * negatives)
+    ok = (positives > 0) & (negatives > 0)
+    return np.where(ok, auc, np.nan), np.where(positives > 0, ap, np.nan)
+
+
 def expected_ranking_metrics(
     probability: np.ndarray,
     score: np.ndarray,
@@ -87,42 +115,27 @@ def expected_ranking_metrics(
     n = len(p)
     if n < 2 or not np.any(p > 0):
         return nan
-    order = np.argsort(-s, kind="stable")
-    s_sorted, p_sorted = s[order], p[order]
-    new_group = np.r_[True, s_sorted[1:] != s_sorted[:-1]]
-    group_id = np.cumsum(new_group) - 1
-    group_start = np.flatnonzero(new_group)
-    group_end = np.r_[group_start[1:], n]  # rows ranked at or above each group's last row
-
+    order, starts = _tie_groups(s)
+    group_of_row = np.repeat(np.arange(len(starts)), np.diff(np.r_[starts, n]))
+    size = np.diff(np.r_[starts, n]).astype(np.float64)
+    p_sorted = p[order]
     active = p_sorted > 0
-    p_active = p_sorted[active]
-    g_active = group_id[active]
-    first = np.r_[0, np.flatnonzero(np.diff(g_active)) + 1]
-    groups = g_active[first]
-    n_cum = group_end[groups].astype(np.float64)
-    size = (group_end - group_start)[groups].astype(np.float64)
-
+    # only groups holding a row with p > 0 can hold a positive
+    groups = np.unique(group_of_row[active])
+    first = np.searchsorted(group_of_row[active], groups)
     rng = np.random.default_rng(seed)
-    draws = (rng.random((n_samples, len(p_active))) < p_active).astype(np.int32)
-    tp_in = np.add.reduceat(draws, first, axis=1).astype(np.float64)
-    tp_cum = np.cumsum(tp_in, axis=1)
-    positives = tp_cum[:, -1]
-    negatives = n - positives
-    ok = (positives > 0) & (negatives > 0)
-    if not ok.any():
+    draws = (rng.random((n_samples, int(active.sum()))) < p_sorted[active]).astype(np.float64)
+    tp_active = np.add.reduceat(draws, first, axis=1)
+    tp_in = np.zeros((n_samples, len(starts)))
+    tp_in[:, groups] = tp_active
+    auc, ap = _auc_ap(tp_in, size[None, :] - tp_in)
+    if np.all(np.isnan(auc)):
         return nan
-    tp_in, tp_cum, positives, negatives = tp_in[ok], tp_cum[ok], positives[ok], negatives[ok]
-    ap = (tp_in * tp_cum / n_cum).sum(axis=1) / positives
-    # negatives ranked strictly below a positive of the group, ties counting one half
-    neg_cum = n_cum - tp_cum
-    neg_in = size - tp_in
-    below = negatives[:, None] - neg_cum + 0.5 * neg_in
-    auc = (tp_in * below).sum(axis=1) / (positives * negatives)
     return {
-        "roc_auc": float(auc.mean()),
-        "roc_auc_std": float(auc.std()),
-        "average_precision": float(ap.mean()),
-        "average_precision_std": float(ap.std()),
+        "roc_auc": float(np.nanmean(auc)),
+        "roc_auc_std": float(np.nanstd(auc)),
+        "average_precision": float(np.nanmean(ap)),
+        "average_precision_std": float(np.nanstd(ap)),
     }
 
 
@@ -133,17 +146,24 @@ def bootstrap_std(
     n_boot: int = 200,
     seed: int = 0,
 ) -> float:
-    """Bootstrap standard deviation of a realised ranking metric: its sampling-noise floor."""
-    y = np.asarray(y_true).astype(np.int64)
+    """Bootstrap standard deviation of a realised ranking metric: its sampling-noise floor.
+
+    Rows are resampled with replacement (multinomial weights), ``n_boot`` times, vectorised.
+    """
+    y = np.asarray(y_true).astype(np.float64)
     s = np.asarray(score, dtype=np.float64)
+    n = len(y)
+    if n < 2:
+        return math.nan
+    order, starts = _tie_groups(s)
     rng = np.random.default_rng(seed)
-    fn = roc_auc_score if metric == "roc_auc" else average_precision_score
-    values = []
-    for _ in range(n_boot):
-        idx = rng.integers(0, len(y), len(y))
-        yb = y[idx]
-        if 0 < yb.sum() < len(yb):
-            values.append(fn(yb, s[idx]))
+    weights = rng.multinomial(n, np.full(n, 1.0 / n), size=n_boot).astype(np.float64)
+    y_sorted = y[order]
+    tp_in = np.add.reduceat(weights * y_sorted, starts, axis=1)
+    fp_in = np.add.reduceat(weights * (1.0 - y_sorted), starts, axis=1)
+    auc, ap = _auc_ap(tp_in, fp_in)
+    values = auc if metric == "roc_auc" else ap
+    values = values[~np.isnan(values)]
     return float(np.std(values)) if len(values) > 1 else math.nan
 
 

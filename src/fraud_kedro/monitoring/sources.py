@@ -12,7 +12,10 @@ Two sources give the same table:
   the delay rule;
 * ``service_log``: the scoring service's prediction log joined with its label log
   (``/feedback``); once the delay has passed, a transaction without a reported fraud is
-  legitimate (``assume_legit_after_delay``), as a bank assumes when no chargeback came.
+  legitimate (``assume_legit_after_delay``), as a bank assumes when no chargeback came. Here the
+  clock is the service's: ``as_of`` defaults to the latest scoring or label arrival, and the delay
+  runs from ``scored_at`` (the same as the transaction time for live traffic, and still right
+  when historical transactions are replayed through the service).
 """
 
 from __future__ import annotations
@@ -72,10 +75,10 @@ def label_batch(
     available = (_naive(out[timestamp]) <= cutoff).to_numpy()
     if label in out.columns:
         values = pd.to_numeric(out[label], errors="coerce").to_numpy(dtype=np.float64)
-        available &= ~np.isnan(values)
+        available = available & ~np.isnan(values)
         out[label] = np.where(available, values, np.nan)
     else:
-        available[:] = False
+        available = np.zeros(len(out), dtype=bool)
         out[label] = np.nan
     out[label_available] = available
     logger.info(
@@ -104,6 +107,9 @@ def join_service_log(
     as_of: str | None = None,
     version: str | None = None,
     assume_legit_after_delay: bool = True,
+    shadow: pd.DataFrame | None = None,
+    score: str = "fraud_probability",
+    challenger_score: str = "challenger_probability",
 ) -> pd.DataFrame:
     """The analysis table from the scoring service's prediction and label logs.
 
@@ -118,39 +124,52 @@ def join_service_log(
         scored_at: Scoring time column of the prediction log.
         received_at: Arrival time column of the label log.
         model_version: Model version column of the prediction log.
-        label_delay_days: Days after which a transaction's label is complete.
-        as_of: End of the period (None = latest transaction time).
+        label_delay_days: Days after scoring after which a transaction's label is complete.
+        as_of: End of the period (None = the latest ``scored_at`` or ``received_at``).
         version: Model version to monitor (None = the most recently scored one).
         assume_legit_after_delay: Unlabelled transactions older than the delay are legitimate.
+        shadow: The shadow (challenger) prediction log, if any: its latest version's ``score``
+            becomes ``challenger_score`` on the same transactions.
+        score: Score column of the logs.
+        challenger_score: Name of the challenger's score column in the output.
 
     Returns:
         One row per transaction scored by the monitored version (the latest score when a
         transaction was scored twice), with ``label`` (float, NaN where unknown) and
         ``label_available``.
     """
-    preds = predictions.copy()
+    preds = _latest_version(predictions, model_version, scored_at, version, "champion")
     if timestamp not in preds.columns:
         preds[timestamp] = preds[scored_at]
-    if model_version in preds.columns and len(preds):
-        if version is None:
-            latest = preds.sort_values(scored_at, kind="stable").iloc[-1]
-            version = latest[model_version]
-        keep = preds[model_version].astype(str) == str(version)
-        logger.info("Monitoring model version %s: %d of %d logged rows", version, keep.sum(), len(preds))
-        preds = preds[keep]
-    preds = preds.sort_values(scored_at, kind="stable").drop_duplicates(transaction_id, keep="last")
-    end = resolve_as_of(preds[timestamp], as_of)
+    preds = preds.drop_duplicates(transaction_id, keep="last")
+    if shadow is not None and len(shadow):
+        challenger = _latest_version(shadow, model_version, scored_at, None, "challenger")
+        challenger = challenger.drop_duplicates(transaction_id, keep="last")
+        challenger = challenger[[transaction_id, score]].rename(columns={score: challenger_score})
+        preds = preds.drop(columns=[challenger_score], errors="ignore").merge(
+            challenger, on=transaction_id, how="left", validate="one_to_one"
+        )
+    if as_of is not None:
+        end = pd.Timestamp(as_of)
+    else:  # the latest activity in the logs: the service's "now"
+        events = [_naive(preds[scored_at]).max()]
+        if len(labels):
+            events.append(_naive(labels[received_at]).max())
+        end = pd.Timestamp(max(e for e in events if pd.notna(e)))
 
     lab = labels.copy()
     if len(lab):
         lab = lab[_naive(lab[received_at]) <= _naive_ts(end)]
-        lab = lab.sort_values(received_at, kind="stable").drop_duplicates(transaction_id, keep="last")
+        lab = lab.sort_values(received_at, kind="stable").drop_duplicates(
+            transaction_id, keep="last"
+        )
     lab = lab[[transaction_id, label]].rename(columns={label: "__reported"})
     preds = preds.drop(columns=[label], errors="ignore")
     merged = preds.merge(lab, on=transaction_id, how="left", validate="one_to_one")
+    merged = merged.sort_values(timestamp, kind="stable")
 
     cutoff = _naive_ts(end) - pd.Timedelta(days=label_delay_days)
-    complete = (_naive(merged[timestamp]) <= cutoff).to_numpy()
+    complete = (_naive(merged[scored_at]) <= cutoff).to_numpy()
     reported = pd.to_numeric(merged["__reported"], errors="coerce").to_numpy(dtype=np.float64)
     if assume_legit_after_delay:
         reported = np.where(np.isnan(reported), 0.0, reported)
@@ -165,3 +184,19 @@ def join_service_log(
         int(available.sum()),
     )
     return merged.reset_index(drop=True)
+
+
+def _latest_version(
+    log: pd.DataFrame, model_version: str, scored_at: str, version: str | None, role: str
+) -> pd.DataFrame:
+    """Rows of ``version`` (None = the most recently scored version), sorted by scoring time."""
+    out = log.sort_values(scored_at, kind="stable")
+    if model_version in out.columns and len(out):
+        if version is None:
+            version = out[model_version].iloc[-1]
+        keep = out[model_version].astype(str) == str(version)
+        logger.info(
+            "%s model version %s: %d of %d logged rows", role, version, keep.sum(), len(out)
+        )
+        out = out[keep]
+    return out.copy()
