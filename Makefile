@@ -36,6 +36,11 @@ lint: install
 serve: install  ## serve the champion model with gunicorn on 127.0.0.1:$(PORT)
 	PORT=$(PORT) $(BIN)/gunicorn -c gunicorn.conf.py 'fraud_kedro.api:create_app()'
 
+demo: install  ## train, monitor a drifting production period, retrain, promote; then a summary
+	$(BIN)/kedro run $(if $(ENV),--env $(ENV))
+	$(BIN)/kedro run --pipeline retraining $(if $(ENV),--env $(ENV))
+	$(BIN)/python -m fraud_kedro.demo
+
 viz: install
 	$(BIN)/kedro viz run
 
