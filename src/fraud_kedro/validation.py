@@ -80,7 +80,7 @@ def _check_schema(raw: pd.DataFrame, columns: ColumnNames) -> None:
         raise DataValidationError(
             f"raw transactions: column '{columns.amount}' is not numeric ({bad} rows)"
         )
-    ts = pd.to_datetime(raw[columns.timestamp], errors="coerce", utc=True)
+    ts = pd.to_datetime(raw[columns.timestamp], errors="coerce", utc=True, format="mixed")
     if ts.isna().all():
         raise DataValidationError(
             f"raw transactions: column '{columns.timestamp}' holds no parseable timestamp "
