@@ -89,6 +89,10 @@ class ServingConfig:
             before (``FRAUD_SHADOW_AFTER_RESPONSE``).
         model_name: Name reported for a model loaded from a non-registry URI.
         log_level: Level of the ``fraud_kedro`` loggers (``FRAUD_LOG_LEVEL``).
+        history_cache_rows: Row budget of each worker's in-memory history
+            (``FRAUD_HISTORY_CACHE_ROWS``, default 2,000,000; 0 reads SQLite on every request).
+        numeric_threads: Threads of the BLAS/OpenMP pools per worker
+            (``FRAUD_NUMERIC_THREADS``, default 1; 0 leaves them alone).
     """
 
     model_uri: str = DEFAULT_MODEL_URI
@@ -109,6 +113,8 @@ class ServingConfig:
     shadow_after_response: bool = True
     model_name: str = "fraud_detector"
     log_level: str = "INFO"
+    numeric_threads: int = 1
+    history_cache_rows: int = 2_000_000
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> ServingConfig:
@@ -148,6 +154,8 @@ class ServingConfig:
             shadow_after_response=_bool(env, "FRAUD_SHADOW_AFTER_RESPONSE", True),
             model_name=env.get("FRAUD_MODEL_NAME") or "fraud_detector",
             log_level=(env.get("FRAUD_LOG_LEVEL") or "INFO").upper(),
+            numeric_threads=_int(env, "FRAUD_NUMERIC_THREADS", 1),
+            history_cache_rows=_int(env, "FRAUD_HISTORY_CACHE_ROWS", 2_000_000),
         )
 
     def replace(self, overrides: Mapping[str, Any]) -> ServingConfig:

@@ -13,11 +13,13 @@ started on the old model finishes on it, and a model that fails to load leaves t
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import re
 import threading
 import time
 import uuid
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -281,8 +283,16 @@ def check_predictions(out: Any, ids: np.ndarray, where: str) -> tuple[np.ndarray
     return proba, out["is_fraud_predicted"].to_numpy(dtype=bool)
 
 
+_CACHE: OrderedDict[str, LoadedModel] = OrderedDict()
+_CACHE_SIZE = 4
+_CACHE_LOCK = threading.Lock()
+
+
 def load_model(uri: str, default_name: str = "fraud_detector") -> LoadedModel:
     """Resolve, load and smoke-test a model.
+
+    Registry versions (``models:/name/N``) and run artifacts are immutable, so the last few loaded
+    are kept: rolling back to a previous champion is instant and costs no memory twice.
 
     Args:
         uri: The configured model URI.
@@ -297,6 +307,12 @@ def load_model(uri: str, default_name: str = "fraud_detector") -> LoadedModel:
     import mlflow
 
     resolved = resolve_model_uri(uri, default_name)
+    cacheable = bool(_VERSION_URI.match(resolved.load_uri) or _RUN_URI.match(resolved.load_uri))
+    with _CACHE_LOCK:
+        cached = _CACHE.get(resolved.load_uri) if cacheable else None
+        if cached is not None:
+            _CACHE.move_to_end(resolved.load_uri)
+            return dataclasses.replace(cached, source_uri=uri)
     started = time.perf_counter()
     try:
         pyfunc = mlflow.pyfunc.load_model(resolved.load_uri)
@@ -306,6 +322,11 @@ def load_model(uri: str, default_name: str = "fraud_detector") -> LoadedModel:
     except Exception as exc:  # any failure of MLflow or of unpickling is a load failure
         raise ModelLoadError(f"cannot load {resolved.load_uri}: {exc!r}") from exc
     model = build_loaded_model(python_model, resolved, uri)
+    if cacheable:
+        with _CACHE_LOCK:
+            _CACHE[resolved.load_uri] = model
+            while len(_CACHE) > _CACHE_SIZE:
+                _CACHE.popitem(last=False)
     logger.info(
         "loaded model %s version %s from %s in %.1f s (%d nodes, %d features)",
         model.name,
@@ -378,8 +399,9 @@ class ModelHolder:
                 resolved = self._resolver(self.uri, self.default_name)
                 if not force and old is not None and old.uri == resolved.load_uri:
                     return ReloadOutcome("unchanged", old, old.version)
-                new = self._loader(resolved.load_uri, self.default_name)
-                new.source_uri = self.uri
+                new = dataclasses.replace(
+                    self._loader(resolved.load_uri, self.default_name), source_uri=self.uri
+                )
             except Exception as exc:  # a bad model must never take the service down
                 self.last_error = str(exc)
                 kept = f"still serving version {old.version}" if old else "no model in service"

@@ -21,7 +21,8 @@ def score() -> Response:
     transactions, _ = validate_score_request(
         body, state.config.max_batch, state.config.max_amount
     )
-    result, shadow_job = state.service.score(transactions)
+    state.metrics.batch_size.observe(len(transactions))
+    result, shadow_job = state.coalescer.submit(transactions)
     response = Response(json.dumps(result.to_json()), status=200, mimetype="application/json")
     if result.replayed:
         response.headers["Idempotent-Replayed"] = "true"

@@ -17,6 +17,7 @@ predictions go to ``shadow_prediction_log`` and never to the client.
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -88,14 +89,25 @@ def store_unavailable(exc: Exception) -> ApiError:
     )
 
 
+def _id_column(past: np.ndarray, new: list[int | str]) -> tuple[Any, Any]:
+    """History and new id columns of one type: int64 when every id is an int, else object."""
+    if past.dtype == np.int64 and all(type(v) is int for v in new):
+        return past, np.fromiter(new, dtype=np.int64, count=len(new))
+    # text ids: object Series (pandas 3 would turn an object array into its string dtype)
+    return (
+        pd.Series(past.astype(object), dtype=object),
+        pd.Series(np.array(new, dtype=object), dtype=object),
+    )
+
+
 def build_frames(
     transactions: Sequence[Transaction], history: History, params: FeatureParams
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """The new transactions and their history as :func:`compute_features` inputs.
 
-    Ids of customers and terminals are their canonical text, in both frames, so that ``17`` and
-    ``"17"`` are the same card; the label column is present in both (unknown = NaN), which makes
-    the internal concatenation cheap without changing any feature.
+    Customer and terminal ids are the canonical keys (``17`` and ``"17"`` are the same card),
+    int64 when all are integers, as in the training data. The label column is in both frames
+    (unknown = NaN), which keeps the concatenation cheap and changes no feature.
 
     Args:
         transactions: Validated transactions.
@@ -107,14 +119,20 @@ def build_frames(
     """
     c = params.columns
     n = len(transactions)
+    past_customers, new_customers = _id_column(
+        history.customer_key, [t.customer_key for t in transactions]
+    )
+    past_terminals, new_terminals = _id_column(
+        history.terminal_key, [t.terminal_key for t in transactions]
+    )
     new = pd.DataFrame(
         {
             c.transaction_id: np.fromiter((t.transaction_id for t in transactions), np.int64, n),
             c.timestamp: np.fromiter((t.ts_us for t in transactions), np.int64, n).astype(
                 "datetime64[us]"
             ),
-            c.customer_id: np.array([t.customer_key for t in transactions], dtype=object),
-            c.terminal_id: np.array([t.terminal_key for t in transactions], dtype=object),
+            c.customer_id: new_customers,
+            c.terminal_id: new_terminals,
             c.amount: np.fromiter((t.amount for t in transactions), np.float64, n),
             c.label: np.full(n, np.nan),
         }
@@ -123,8 +141,8 @@ def build_frames(
         {
             c.transaction_id: history.transaction_id,
             c.timestamp: history.ts_us.astype("datetime64[us]"),
-            c.customer_id: history.customer_key,
-            c.terminal_id: history.terminal_key,
+            c.customer_id: past_customers,
+            c.terminal_id: past_terminals,
             c.amount: history.amount,
             c.label: history.is_fraud,
         }
@@ -150,6 +168,8 @@ class ScoringService:
         metrics: Prometheus metrics.
         shadow: Optional challenger in shadow mode.
         shadow_share: Share of transactions the shadow scores.
+        history_reader: Returns what answers history look-ups (the worker's history cache);
+            None reads the store.
     """
 
     def __init__(
@@ -159,8 +179,10 @@ class ScoringService:
         metrics: Metrics,
         shadow: ModelHolder | None = None,
         shadow_share: float = 1.0,
+        history_reader: Any = None,
     ) -> None:
         self._store = store
+        self._history_reader = history_reader
         self.champion = champion
         self.shadow = shadow
         self.shadow_share = shadow_share
@@ -183,7 +205,8 @@ class ScoringService:
     ) -> pd.DataFrame:
         window = HistoryWindow.for_batch([t.ts_us for t in transactions], params)
         try:
-            history = store.history(
+            reader = self._history_reader() if self._history_reader is not None else store
+            history = reader.history(
                 [t.customer_key for t in transactions],
                 [t.terminal_key for t in transactions],
                 window,
@@ -197,11 +220,14 @@ class ScoringService:
         new, past = build_frames(transactions, history, params)
         return compute_features(new, params, past)
 
-    def score(self, transactions: Sequence[Transaction]) -> tuple[ScoreResult, Any]:
+    def score(
+        self, transactions: Sequence[Transaction], replay: bool = True
+    ) -> tuple[ScoreResult, Any]:
         """Score validated transactions and log them.
 
         Args:
             transactions: Validated, distinct transactions.
+            replay: Answer known ids from the log (or 409); False raises instead.
 
         Returns:
             The result, and a callable that runs the shadow model (or None); call it after the
@@ -210,6 +236,7 @@ class ScoringService:
         Raises:
             ApiError: 503 without a model or state store, 409 for ids already scored with other
                 fields, 500 when the model fails.
+            DuplicateTransactionError: Known ids with ``replay=False`` (nothing written).
         """
         model = self.champion.current
         if model is None:
@@ -231,11 +258,12 @@ class ScoringService:
         try:
             store.record_scores(transactions, matrix, proba, decisions, model.ref, utc_now())
         except DuplicateTransactionError as exc:
+            if not replay:
+                raise
             return self._replay(store, transactions, exc.ids), None
         except StateStoreError as exc:
             self.metrics.store_errors.labels("prediction_log_write").inc()
             raise store_unavailable(exc) from exc
-        self.metrics.batch_size.observe(len(transactions))
         n_fraud = int(decisions.sum())
         self.metrics.scored.labels(model.version, "fraud").inc(n_fraud)
         self.metrics.scored.labels(model.version, "legit").inc(len(decisions) - n_fraud)
@@ -348,3 +376,128 @@ class ScoringService:
             self.metrics.store_errors.labels("label_log_write").inc()
             raise store_unavailable(exc) from exc
         return {"received": len(labels), "matched": matched}
+
+
+class _Job:
+    """One request's transactions waiting in a :class:`Coalescer`."""
+
+    __slots__ = ("done", "error", "ids", "result", "shadow", "transactions")
+
+    def __init__(self, transactions: Sequence[Transaction]) -> None:
+        self.transactions = transactions
+        self.ids = {t.transaction_id for t in transactions}
+        self.done = False
+        self.result: ScoreResult | None = None
+        self.shadow: Any = None
+        self.error: BaseException | None = None
+
+
+class Coalescer:
+    """Merges the ``/score`` requests that wait at the same time in one worker into one call.
+
+    Scoring costs mostly a fixed amount per call (pandas, the model's tree walk), so under load
+    requests that arrive while the worker is busy are scored together: the first waiting request
+    thread becomes the leader, takes every queued request (up to ``max_batch`` transactions, ids
+    distinct), scores them in one call and hands each request its own results. Nothing waits on
+    purpose: an idle worker scores a request at once, by itself. With gunicorn's sync workers
+    there is never more than one request per worker and this is a plain call.
+
+    Transactions merged in one call see each other as earlier history when they are earlier,
+    exactly as a batch does. A merged call that meets an already-known id is replayed request by
+    request, so each request gets its own replay or 409.
+
+    Args:
+        service: The scoring service.
+        max_batch: Largest number of transactions merged.
+    """
+
+    def __init__(self, service: ScoringService, max_batch: int) -> None:
+        self.service = service
+        self.max_batch = max_batch
+        self._cond = threading.Condition()
+        self._queue: list[_Job] = []
+        self._busy = False
+        self.merged_calls = 0
+
+    def submit(self, transactions: Sequence[Transaction]) -> tuple[ScoreResult, Any]:
+        """Score one request's transactions (possibly together with others).
+
+        Returns:
+            As :meth:`ScoringService.score`.
+
+        Raises:
+            ApiError: As :meth:`ScoringService.score`.
+        """
+        job = _Job(transactions)
+        with self._cond:
+            self._queue.append(job)
+            while self._busy and not job.done:
+                self._cond.wait()
+            if not job.done:
+                self._busy = True  # this thread leads until its own request is scored
+        while not job.done:
+            with self._cond:
+                batch = self._take()
+            try:
+                self._run(batch)
+            finally:
+                with self._cond:
+                    if job.done:
+                        self._busy = False
+                    self._cond.notify_all()
+        if job.error is not None:
+            raise job.error
+        assert job.result is not None
+        return job.result, job.shadow
+
+    def _take(self) -> list[_Job]:
+        """Queued requests, oldest first, up to ``max_batch`` transactions with distinct ids."""
+        batch: list[_Job] = []
+        ids: set[int] = set()
+        size = 0
+        for job in list(self._queue):
+            if batch and (size + len(job.transactions) > self.max_batch or ids & job.ids):
+                continue
+            batch.append(job)
+            ids |= job.ids
+            size += len(job.transactions)
+        for job in batch:
+            self._queue.remove(job)
+        return batch
+
+    def _run(self, batch: list[_Job]) -> None:
+        if len(batch) == 1:
+            self._run_one(batch[0])
+            return
+        merged = [t for job in batch for t in job.transactions]
+        try:
+            result, shadow = self.service.score(merged, replay=False)
+        except DuplicateTransactionError:
+            for job in batch:  # some ids are known: each request gets its own replay or 409
+                self._run_one(job)
+            return
+        except BaseException as exc:  # the same failure for every merged request
+            for job in batch:
+                job.error, job.done = exc, True
+            return
+        self.merged_calls += 1
+        start = 0
+        for i, job in enumerate(batch):
+            end = start + len(job.transactions)
+            job.result = ScoreResult(
+                result.model_name,
+                result.model_version,
+                result.transaction_ids[start:end],
+                result.probabilities[start:end],
+                result.decisions[start:end],
+            )
+            job.shadow = shadow if i == 0 else None
+            job.done = True
+            start = end
+
+    def _run_one(self, job: _Job) -> None:
+        try:
+            job.result, job.shadow = self.service.score(job.transactions)
+        except BaseException as exc:
+            job.error = exc
+        job.done = True

@@ -18,14 +18,16 @@ Tables (documented in ``docs/serving.md``; the monitoring pipeline reads them th
 from __future__ import annotations
 
 import abc
+import fcntl
 import json
 import logging
 import os
 import sqlite3
 import threading
+import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -40,11 +42,15 @@ _US_PER_S = 1_000_000
 _IN_CHUNK = 500
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+-- customer_id/terminal_id: canonical ids (validation.canonical_id), ints or text; no type
+-- affinity, so that 17 stays an integer (and "A17" text)
+-- seq: commit order (writers are serialised), which the workers' history caches follow
 CREATE TABLE IF NOT EXISTS transactions (
-    transaction_id INTEGER PRIMARY KEY,
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    transaction_id INTEGER NOT NULL UNIQUE,
     ts_us INTEGER NOT NULL,
-    customer_id TEXT NOT NULL,
-    terminal_id TEXT NOT NULL,
+    customer_id NOT NULL,
+    terminal_id NOT NULL,
     amount REAL NOT NULL,
     is_fraud INTEGER,
     source TEXT NOT NULL
@@ -98,6 +104,7 @@ CREATE TABLE IF NOT EXISTS label_log (
 );
 """
 _LOG_TABLES = {False: "prediction_log", True: "shadow_prediction_log"}
+_FEED_COLUMNS = "seq, transaction_id, ts_us, customer_id, terminal_id, amount, is_fraud"
 
 
 class StateStoreError(RuntimeError):
@@ -117,7 +124,7 @@ class History(NamedTuple):
 
     transaction_id: np.ndarray
     ts_us: np.ndarray
-    customer_key: np.ndarray
+    customer_key: np.ndarray  # int64, or object when some ids are text
     terminal_key: np.ndarray
     amount: np.ndarray
     is_fraud: np.ndarray
@@ -196,7 +203,10 @@ class StateStore(abc.ABC):
 
     @abc.abstractmethod
     def history(
-        self, customer_keys: Iterable[str], terminal_keys: Iterable[str], window: HistoryWindow
+        self,
+        customer_keys: Iterable[int | str],
+        terminal_keys: Iterable[int | str],
+        window: HistoryWindow,
     ) -> History:
         """Earlier transactions of these customers and terminals within ``window``."""
 
@@ -276,6 +286,7 @@ class SqliteStateStore(StateStore):
         self.synchronous = synchronous
         self.busy_timeout_ms = busy_timeout_ms
         self._local = threading.local()
+        self._thread_lock = threading.Lock()
         self._registered: set[tuple[str, str]] = set()
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -324,7 +335,10 @@ class SqliteStateStore(StateStore):
     # -- reads -------------------------------------------------------------------------------
 
     def history(
-        self, customer_keys: Iterable[str], terminal_keys: Iterable[str], window: HistoryWindow
+        self,
+        customer_keys: Iterable[int | str],
+        terminal_keys: Iterable[int | str],
+        window: HistoryWindow,
     ) -> History:
         """Earlier transactions of these customers and terminals within ``window``.
 
@@ -339,8 +353,8 @@ class SqliteStateStore(StateStore):
         Raises:
             StateStoreError: On a database error.
         """
-        customers = sorted(set(customer_keys))
-        terminals = sorted(set(terminal_keys))
+        customers = list(dict.fromkeys(customer_keys))
+        terminals = list(dict.fromkeys(terminal_keys))
         cols = "transaction_id, ts_us, customer_id, terminal_id, amount, is_fraud"
         rows: list[tuple] = []
         try:
@@ -429,10 +443,147 @@ class SqliteStateStore(StateStore):
         except sqlite3.Error as exc:
             raise self._fail("count", exc) from exc
 
+    # -- change feed (for the workers' history caches) -------------------------------------
+
+    def history_snapshot(self, keep_days: int) -> tuple[list[tuple], int, int, int]:
+        """Rows of the last ``keep_days`` days before the latest one, in ``seq`` order.
+
+        Returns:
+            ``(rows, horizon_us, last_seq, last_label_id)``: rows are ``(seq, transaction_id,
+            ts_us, customer_id, terminal_id, amount, is_fraud)``; every row with
+            ``ts_us >= horizon_us`` is included; the ids let :meth:`changes_since` continue.
+
+        Raises:
+            StateStoreError: On a database error.
+        """
+        try:
+            conn = self._conn()
+            conn.execute("BEGIN")  # one snapshot for the three reads
+            try:
+                last_seq, max_ts = conn.execute(
+                    "SELECT COALESCE(MAX(seq), 0), MAX(ts_us) FROM transactions"
+                ).fetchone()
+                last_label = conn.execute(
+                    "SELECT COALESCE(MAX(log_id), 0) FROM label_log"
+                ).fetchone()[0]
+                horizon = (max_ts or 0) - keep_days * 86_400 * _US_PER_S
+                rows = conn.execute(
+                    f"SELECT {_FEED_COLUMNS} FROM transactions WHERE ts_us >= ? AND seq <= ? "
+                    "ORDER BY seq",
+                    (horizon, last_seq),
+                ).fetchall()
+            finally:
+                conn.execute("COMMIT")
+        except sqlite3.Error as exc:
+            raise self._fail("history snapshot", exc) from exc
+        return rows, horizon, int(last_seq), int(last_label)
+
+    def changes_since(self, seq: int, label_id: int) -> tuple[list[tuple], list[tuple]]:
+        """History rows added after ``seq`` and labels received after ``label_id``.
+
+        Returns:
+            ``(rows, labels)``: rows as in :meth:`history_snapshot`; labels are
+            ``(log_id, seq of the labelled transaction, is_fraud)``, for labelled transactions
+            that are in the history.
+
+        Raises:
+            StateStoreError: On a database error.
+        """
+        try:
+            conn = self._conn()
+            rows = conn.execute(
+                f"SELECT {_FEED_COLUMNS} FROM transactions WHERE seq > ? ORDER BY seq", (seq,)
+            ).fetchall()
+            labels = conn.execute(
+                "SELECT l.log_id, t.seq, l.is_fraud FROM label_log AS l "
+                "JOIN transactions AS t ON t.transaction_id = l.transaction_id "
+                "WHERE l.log_id > ? ORDER BY l.log_id",
+                (label_id,),
+            ).fetchall()
+        except sqlite3.Error as exc:
+            raise self._fail("history changes", exc) from exc
+        return rows, labels
+
+    def prune(self, keep_days: int) -> int:
+        """Delete history rows older than ``keep_days`` before the latest (the logs stay).
+
+        Returns:
+            The number of rows deleted.
+
+        Raises:
+            StateStoreError: On a database error.
+        """
+
+        def delete(conn: sqlite3.Connection) -> int:
+            max_ts = conn.execute("SELECT MAX(ts_us) FROM transactions").fetchone()[0]
+            if max_ts is None:
+                return 0
+            cursor = conn.execute(
+                "DELETE FROM transactions WHERE ts_us < ?",
+                (max_ts - keep_days * 86_400 * _US_PER_S,),
+            )
+            return cursor.rowcount
+
+        return int(self._write("prune", delete))
+
     # -- writes ------------------------------------------------------------------------------
 
+    def _writer_lock(self) -> None:
+        """Take the writers' lock: ``flock`` on ``<db>.writelock`` (and a thread lock).
+
+        SQLite's own busy handler sleeps 1, 2, 5, 10 ms... between attempts, so two workers that
+        collide on a sub-millisecond write would wait milliseconds. The service's writers queue on
+        this lock instead, re-trying every 50 microseconds at first; SQLite's busy timeout still
+        guards against other processes holding the database.
+
+        Raises:
+            StateStoreError: Not obtained within the busy timeout.
+        """
+        deadline = time.monotonic() + self.busy_timeout_ms / 1000
+        if not self._thread_lock.acquire(timeout=max(self.busy_timeout_ms / 1000, 0.001)):
+            raise StateStoreError("state store busy: writers' lock not obtained in time")
+        try:
+            fd = getattr(self._local, "lock_fd", None)
+            if fd is None or self._local.lock_pid != os.getpid():
+                fd = os.open(f"{self.path}.writelock", os.O_RDWR | os.O_CREAT, 0o644)
+                self._local.lock_fd, self._local.lock_pid = fd, os.getpid()
+            pause = 50e-6
+            while True:
+                try:
+                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    return
+                except BlockingIOError:
+                    if time.monotonic() > deadline:
+                        raise StateStoreError(
+                            "state store busy: writers' lock not obtained in time"
+                        ) from None
+                    time.sleep(pause)
+                    pause = min(pause * 2, 1e-3)
+        except BaseException:
+            self._thread_lock.release()
+            raise
+
+    def _writer_unlock(self) -> None:
+        try:
+            fcntl.flock(self._local.lock_fd, fcntl.LOCK_UN)
+        finally:
+            self._thread_lock.release()
+
     def _write(self, action: str, fn: Any) -> Any:
-        """Run ``fn(conn)`` inside ``BEGIN IMMEDIATE ... COMMIT``; roll back on any error."""
+        """Run ``fn(conn)`` inside ``BEGIN IMMEDIATE ... COMMIT`` under the writers' lock.
+
+        Rolls back on any error; database errors become :class:`StateStoreError`.
+        """
+        try:
+            self._writer_lock()
+        except OSError as exc:
+            raise self._fail(action, exc) from exc
+        try:
+            return self._write_locked(action, fn)
+        finally:
+            self._writer_unlock()
+
+    def _write_locked(self, action: str, fn: Any) -> Any:
         try:
             conn = self._conn()
             conn.execute("BEGIN IMMEDIATE")
@@ -635,8 +786,24 @@ class SqliteStateStore(StateStore):
         )
 
     def check_writable(self) -> None:
-        """Write a heartbeat row: raises :class:`StateStoreError` unless the write succeeds."""
+        """Raise :class:`StateStoreError` unless the store can take new data now.
+
+        Two probes: a heartbeat row (locks, a read-only or broken database) and 4 KiB written to a
+        fresh file next to it. The heartbeat alone is not enough: rewriting a row fits in pages
+        SQLite already owns, so it succeeds on a full disk while every score (which appends) fails.
+        """
         self.set_meta("heartbeat", str(os.getpid()))
+        probe = f"{self.path}.probe"
+        try:
+            fd = os.open(probe, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+            try:
+                if os.write(fd, b"\0" * 4096) != 4096:
+                    raise OSError("short write")
+            finally:
+                os.close(fd)
+        except OSError as exc:
+            logger.error("state store %s: disk probe failed: %s", self.path, exc)
+            raise StateStoreError(f"state store unavailable (disk): {exc}") from exc
 
     # -- seeding -----------------------------------------------------------------------------
 
@@ -694,8 +861,8 @@ class SqliteStateStore(StateStore):
             zip(
                 ids.tolist(),
                 ts_us[keep].tolist(),
-                frame[c.customer_id].astype(str).tolist(),
-                frame[c.terminal_id].astype(str).tolist(),
+                _canonical_ids(frame[c.customer_id]),
+                _canonical_ids(frame[c.terminal_id]),
                 frame[c.amount].to_numpy(dtype=np.float64).tolist(),
                 labels,
                 strict=True,
@@ -713,7 +880,7 @@ class SqliteStateStore(StateStore):
             conn.execute(
                 "INSERT INTO meta (key, value) VALUES ('seeded_at', ?) "
                 "ON CONFLICT(key) DO UPDATE SET value = excluded.value",
-                (_iso(datetime.now()),),
+                (_iso(datetime.now(UTC).replace(tzinfo=None)),),
             )
             return inserted
 
@@ -728,13 +895,29 @@ class SqliteStateStore(StateStore):
         return inserted
 
 
+def _canonical_ids(column: pd.Series) -> list[int | str]:
+    """Canonical ids of a data column (the keys the service derives from requests)."""
+    from fraud_kedro.api.validation import canonical_id
+
+    if pd.api.types.is_integer_dtype(column.dtype) and not column.isna().any():
+        return column.astype(np.int64).tolist()
+    return [canonical_id(v if isinstance(v, str) else str(v)) for v in column.tolist()]
+
+
+def _keys_array(values: Sequence[Any]) -> np.ndarray:
+    """Ids as int64 when they are all ints (the common case), else an object array."""
+    if all(type(v) is int for v in values):
+        return np.fromiter(values, dtype=np.int64, count=len(values))
+    return np.array(values, dtype=object)
+
+
 def _history_from_rows(rows: list[tuple], dedupe: bool) -> History:
     n = len(rows)
     if n == 0:
-        empty = np.array([], dtype=object)
+        empty = np.array([], dtype=np.int64)
         return History(
-            np.array([], dtype=np.int64),
-            np.array([], dtype=np.int64),
+            empty,
+            empty,
             empty,
             empty,
             np.array([], dtype=np.float64),
@@ -744,8 +927,8 @@ def _history_from_rows(rows: list[tuple], dedupe: bool) -> History:
     history = History(
         np.fromiter(ids, dtype=np.int64, count=n),
         np.fromiter(ts, dtype=np.int64, count=n),
-        np.array(customers, dtype=object),
-        np.array(terminals, dtype=object),
+        _keys_array(customers),
+        _keys_array(terminals),
         np.fromiter(amounts, dtype=np.float64, count=n),
         np.array(labels, dtype=np.float64),
     )

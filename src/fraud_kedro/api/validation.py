@@ -48,8 +48,8 @@ class Transaction(NamedTuple):
         timestamp: The timestamp as a naive UTC datetime.
         customer_id: The customer id as sent (int or str).
         terminal_id: The terminal id as sent (int or str).
-        customer_key: Canonical text form of the customer id (history key).
-        terminal_key: Canonical text form of the terminal id (history key).
+        customer_key: Canonical customer id (history key, see :func:`canonical_id`).
+        terminal_key: Canonical terminal id (history key).
         amount: The amount.
     """
 
@@ -58,8 +58,8 @@ class Transaction(NamedTuple):
     timestamp: datetime
     customer_id: int | str
     terminal_id: int | str
-    customer_key: str
-    terminal_key: str
+    customer_key: int | str
+    terminal_key: int | str
     amount: float
 
 
@@ -71,17 +71,21 @@ class Label(NamedTuple):
 
 
 class _Errors:
+    """Collects field errors; reports the first ``MAX_DETAILS`` but counts them all."""
+
     def __init__(self) -> None:
         self.items: list[dict[str, str]] = []
+        self.count = 0
 
     def add(self, field: str, message: str) -> None:
+        self.count += 1
         if len(self.items) < MAX_DETAILS:
             self.items.append({"field": field, "message": message})
 
     def raise_if_any(self, status: int = 400) -> None:
-        if self.items:
+        if self.count:
             first = self.items[0]
-            more = f" (and {len(self.items) - 1} more)" if len(self.items) > 1 else ""
+            more = f" (and {self.count - 1} more)" if self.count > 1 else ""
             raise ApiError(
                 status, f"invalid request: {first['field']}: {first['message']}{more}", self.items
             )
@@ -134,16 +138,31 @@ def _kind(value: Any) -> str:
     }.get(type(value), type(value).__name__)
 
 
-def _id_key(value: Any) -> tuple[str | None, str | None]:
-    """Canonical text of a customer/terminal id, or an error message."""
+_CANONICAL_INT = re.compile(r"-?[1-9][0-9]{0,18}|0")
+
+
+def canonical_id(value: int | str) -> int | str:
+    """The history key of a customer/terminal id: ``17`` and ``"17"`` are the same card.
+
+    Integers, and strings that spell an int64 the canonical way, become ints; other strings stay.
+    """
+    if isinstance(value, str) and _CANONICAL_INT.fullmatch(value):
+        number = int(value)
+        if INT64_MIN <= number <= INT64_MAX:
+            return number
+    return value
+
+
+def _id_key(value: Any) -> tuple[int | str | None, str | None]:
+    """Canonical key of a customer/terminal id, or an error message."""
     if isinstance(value, str):
         if not value.strip() or len(value) > MAX_ID_LENGTH:
             return None, f"must be a non-blank string of at most {MAX_ID_LENGTH} characters"
-        return value, None
+        return canonical_id(value), None
     problem = _check_int64(value)
     if problem:
         return None, f"must be an integer or a string, got {_kind(value)}"
-    return str(value), None
+    return value, None
 
 
 def _parse_timestamp(value: Any) -> tuple[datetime | None, str | None]:
@@ -172,7 +191,7 @@ def _transaction(item: Any, where: str, errors: _Errors, max_amount: float) -> T
         errors.add(where or "body", f"must be a transaction object, got {_kind(item)}")
         return None
     prefix = f"{where}." if where else ""
-    before = len(errors.items)
+    before = errors.count
     for name in item:
         if name not in TRANSACTION_FIELDS:
             hint = " (labels go to POST /feedback)" if name == "is_fraud" else ""
@@ -180,7 +199,7 @@ def _transaction(item: Any, where: str, errors: _Errors, max_amount: float) -> T
     for name in TRANSACTION_FIELDS:
         if name not in item:
             errors.add(f"{prefix}{name}", "field required")
-    if len(errors.items) > before:
+    if errors.count > before:
         return None
     problem = _check_int64(item["transaction_id"], minimum=0)
     if problem:
@@ -203,7 +222,7 @@ def _transaction(item: Any, where: str, errors: _Errors, max_amount: float) -> T
         errors.add(f"{prefix}amount", "must be >= 0")
     elif amount > max_amount:
         errors.add(f"{prefix}amount", f"must be <= {max_amount:g}")
-    if len(errors.items) > before:
+    if errors.count > before:
         return None
     assert timestamp is not None and customer_key is not None and terminal_key is not None
     delta = timestamp - _EPOCH
@@ -314,14 +333,14 @@ def validate_feedback_request(body: Any, max_batch: int) -> list[Label]:
         if not isinstance(item, dict):
             errors.add(where, f"must be an object, got {_kind(item)}")
             continue
-        before = len(errors.items)
+        before = errors.count
         for name in item:
             if name not in LABEL_FIELDS:
                 errors.add(f"{where}.{name}", "unknown field")
         for name in LABEL_FIELDS:
             if name not in item:
                 errors.add(f"{where}.{name}", "field required")
-        if len(errors.items) > before:
+        if errors.count > before:
             continue
         problem = _check_int64(item["transaction_id"], minimum=0)
         if problem:
@@ -330,7 +349,7 @@ def validate_feedback_request(body: Any, max_batch: int) -> list[Label]:
         if isinstance(label, bool) or not isinstance(label, int | float) or label not in (0, 1):
             shown = repr(label) if isinstance(label, int | float) else _kind(label)
             errors.add(f"{where}.is_fraud", f"must be 0 or 1, got {shown}")
-        if len(errors.items) > before:
+        if errors.count > before:
             continue
         if item["transaction_id"] in seen:
             errors.add(

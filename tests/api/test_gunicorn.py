@@ -1,0 +1,161 @@
+"""The service under a real gunicorn (2 workers, gunicorn.conf.py) on a free localhost port."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+import urllib.error
+import urllib.request
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+from conftest import seed_template
+from test_scoring import as_body
+
+from fraud_kedro.api import read_prediction_log
+
+ROOT = Path(__file__).resolve().parents[2]
+KEY = "gunicorn-test-key"
+pytestmark = pytest.mark.slow
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _call(url: str, body=None, key: str | None = KEY, timeout: float = 30) -> tuple[int, dict]:
+    data = None if body is None else json.dumps(body).encode()
+    headers = {"Content-Type": "application/json", **({"X-API-Key": key} if key else {})}
+    request = urllib.request.Request(url, data=data, headers=headers)
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            return response.status, json.loads(response.read() or b"null")
+    except urllib.error.HTTPError as exc:
+        return exc.code, json.loads(exc.read() or b"null")
+
+
+@pytest.fixture(scope="module")
+def server(registry, _seeded_template, tmp_path_factory):
+    """gunicorn with gunicorn.conf.py, as ``make serve`` starts it; stopped by its pid."""
+    workdir = tmp_path_factory.mktemp("gunicorn")
+    db = seed_template(workdir / "state.db")
+    port = _free_port()
+    env = {
+        **os.environ,
+        "PORT": str(port),
+        "FRAUD_WORKERS": "2",
+        "FRAUD_MODEL_URI": "models:/fraud_detector@champion",
+        "MLFLOW_TRACKING_URI": registry["uri"],
+        "FRAUD_STATE_DB": str(db),
+        "FRAUD_SEED_PATH": "",
+        "FRAUD_API_KEYS": KEY,
+        "FRAUD_MODEL_POLL_SECONDS": "0",
+        "FRAUD_GRACEFUL_TIMEOUT": "20",
+        "KEDRO_DISABLE_TELEMETRY": "1",
+        "DO_NOT_TRACK": "1",
+        "NML_DISABLE_USAGE_LOGGING": "1",
+    }
+    env.pop("PROMETHEUS_MULTIPROC_DIR", None)
+    log = (workdir / "gunicorn.log").open("wb")
+    gunicorn = Path(sys.executable).parent / "gunicorn"
+    proc = subprocess.Popen(
+        [str(gunicorn), "-c", str(ROOT / "gunicorn.conf.py"), "fraud_kedro.api:create_app()"],
+        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+    )
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 120
+    try:
+        while True:
+            if proc.poll() is not None:
+                pytest.fail(f"gunicorn exited: {(workdir / 'gunicorn.log').read_text()[-3000:]}")
+            try:
+                if _call(f"{base}/ready", timeout=2)[0] == 200:
+                    break
+            except OSError:
+                pass
+            if time.monotonic() > deadline:
+                pytest.fail("gunicorn not ready after 120 s")
+            time.sleep(0.5)
+        yield {"base": base, "db": db, "proc": proc, "log": workdir / "gunicorn.log"}
+    finally:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+            try:
+                proc.wait(60)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+        log.close()
+
+
+def test_scores_over_http_and_logs_every_acknowledged_request(server, held_out):
+    base = server["base"]
+    status, _ = _call(f"{base}/score", as_body(held_out.iloc[0]), key=None)
+    assert status == 401
+    rows = [as_body(r) for r in held_out.iloc[1:161].itertuples()]
+
+    def score(body):
+        return _call(f"{base}/score", body)
+
+    with ThreadPoolExecutor(8) as pool:  # concurrent requests reach both workers
+        answers = list(pool.map(score, rows))
+    assert [s for s, _ in answers] == [200] * len(rows)
+    status, payload = _call(f"{base}/score", {"transactions": [as_body(held_out.iloc[161])]})
+    assert status == 200 and payload["model"]["version"] == "1"
+    acknowledged = {r["transaction_id"] for _, p in answers for r in p["results"]}
+    logged = set(read_prediction_log(server["db"])["transaction_id"])
+    assert acknowledged | {int(held_out.iloc[161].transaction_id)} <= logged
+    # metrics add up the two workers
+    with urllib.request.urlopen(f"{base}/metrics", timeout=10) as response:
+        text = response.read().decode()
+    line = next(
+        ln for ln in text.splitlines()
+        if ln.startswith('fraud_api_requests_total{endpoint="/score",method="POST",status="200"}')
+    )
+    assert float(line.split()[-1]) >= len(rows) + 1
+    assert 'fraud_api_model_info{name="fraud_detector",role="champion",version="1"} 1.0' in text
+
+
+def test_shared_contract_checker_passes(server):
+    checker = None
+    for shared in (Path("/work/shared"), ROOT.parent / "shared"):
+        if (shared / "checks" / "api_contract_check.py").exists():
+            checker = shared / "checks" / "api_contract_check.py"
+            break
+    if checker is None:
+        pytest.skip("shared/checks/api_contract_check.py not found (neither /work/shared nor ../shared)")
+    result = subprocess.run(
+        [sys.executable, str(checker), server["base"], KEY],
+        check=False, capture_output=True, text=True, timeout=300,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "contract checks pass" in result.stdout
+
+
+def test_graceful_shutdown_finishes_the_request_in_flight(server, held_out):
+    """SIGTERM while a big batch is being scored: it is answered and logged, then gunicorn exits."""
+    base, proc = server["base"], server["proc"]
+    batch = [
+        {**as_body(held_out.iloc[i % len(held_out)]), "transaction_id": 7_000_000_000 + i}
+        for i in range(3000)
+    ]
+    answer: dict = {}
+    worker = threading.Thread(
+        target=lambda: answer.update(result=_call(f"{base}/score", {"transactions": batch}))
+    )
+    worker.start()
+    time.sleep(0.3)
+    proc.send_signal(signal.SIGTERM)
+    worker.join(60)
+    assert answer["result"][0] == 200
+    assert proc.wait(60) == 0
+    logged = set(read_prediction_log(server["db"])["transaction_id"])
+    assert {b["transaction_id"] for b in batch} <= logged
