@@ -49,6 +49,24 @@ def held_out(transactions: pd.DataFrame) -> pd.DataFrame:
     return day.sort_values(["timestamp", "transaction_id"]).reset_index(drop=True)
 
 
+@pytest.fixture(autouse=True)
+def _our_registry(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Point MLflow at this package's registry for each test that uses it (other test packages
+    of the same session point it elsewhere)."""
+    if "registry" not in request.fixturenames:
+        yield
+        return
+    import mlflow
+
+    uri = request.getfixturevalue("registry")["uri"]
+    previous = os.environ.get("MLFLOW_TRACKING_URI")
+    os.environ["MLFLOW_TRACKING_URI"] = uri
+    mlflow.set_tracking_uri(uri)
+    yield
+    if previous is not None:
+        os.environ["MLFLOW_TRACKING_URI"] = previous
+
+
 @pytest.fixture(scope="session")
 def registry(tmp_path_factory: pytest.TempPathFactory, history: pd.DataFrame) -> Iterator[dict]:
     """A temporary MLflow store with ``fraud_detector`` version 1 as ``champion``."""

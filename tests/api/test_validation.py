@@ -120,7 +120,7 @@ def test_batch_over_the_maximum_is_refused(registry, state_db):
     client = create_app(make_config(registry, state_db, max_batch=3)).test_client()
     batch = [{**TX, "transaction_id": i} for i in range(4)]
     response = client.post("/score", json={"transactions": batch})
-    assert response.status_code == 413
+    assert response.status_code == 400
     assert response.get_json()["details"][0]["field"] == "transactions"
     assert _counts(state_db)[1] == 0
     assert client.post("/score", json={"transactions": batch[:3]}).status_code == 200

@@ -283,7 +283,7 @@ def check_predictions(out: Any, ids: np.ndarray, where: str) -> tuple[np.ndarray
     return proba, out["is_fraud_predicted"].to_numpy(dtype=bool)
 
 
-_CACHE: OrderedDict[str, LoadedModel] = OrderedDict()
+_CACHE: OrderedDict[tuple[str, str], LoadedModel] = OrderedDict()
 _CACHE_SIZE = 4
 _CACHE_LOCK = threading.Lock()
 
@@ -308,10 +308,12 @@ def load_model(uri: str, default_name: str = "fraud_detector") -> LoadedModel:
 
     resolved = resolve_model_uri(uri, default_name)
     cacheable = bool(_VERSION_URI.match(resolved.load_uri) or _RUN_URI.match(resolved.load_uri))
+    # "models:/fraud_detector/1" names a different model in each registry
+    key = (mlflow.get_registry_uri(), resolved.load_uri)
     with _CACHE_LOCK:
-        cached = _CACHE.get(resolved.load_uri) if cacheable else None
+        cached = _CACHE.get(key) if cacheable else None
         if cached is not None:
-            _CACHE.move_to_end(resolved.load_uri)
+            _CACHE.move_to_end(key)
             return dataclasses.replace(cached, source_uri=uri)
     started = time.perf_counter()
     try:
@@ -324,7 +326,7 @@ def load_model(uri: str, default_name: str = "fraud_detector") -> LoadedModel:
     model = build_loaded_model(python_model, resolved, uri)
     if cacheable:
         with _CACHE_LOCK:
-            _CACHE[resolved.load_uri] = model
+            _CACHE[key] = model
             while len(_CACHE) > _CACHE_SIZE:
                 _CACHE.popitem(last=False)
     logger.info(

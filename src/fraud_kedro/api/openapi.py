@@ -40,9 +40,9 @@ def build_spec(config: ServingConfig) -> dict[str, Any]:
     secured = [{"ApiKey": []}] if config.api_keys else []
     auth_errors = {"401": _error("missing or invalid X-API-Key")} if config.api_keys else {}
     common_errors = {
-        "400": _error("invalid body; `details` names each bad field"),
+        "400": _error("invalid body (also a batch over the maximum); `details` names each bad field"),
         **auth_errors,
-        "413": _error("body or batch too large"),
+        "413": _error("body over the size cap"),
         "415": _error("the body is not JSON (Content-Type)"),
         "503": _error("no model in service or state store unavailable; retry later"),
     }

@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 from typing import Any, NamedTuple
 
 from flask import Request
+from werkzeug.exceptions import RequestEntityTooLarge
 
 from fraud_kedro.api.errors import ApiError
 
@@ -91,6 +92,32 @@ class _Errors:
             )
 
 
+def _read_body(request: Request) -> bytes:
+    """The body, refusing one over the size cap with 413 (werkzeug's check covers Content-Length).
+
+    A chunked body has no Content-Length; werkzeug would silently stop reading it at the cap and
+    hand over a truncated body (a misleading 400). It is read here from the server's terminated
+    input instead, one byte past the cap to tell "too large" from "exactly the cap".
+    """
+    if request.content_length is not None:
+        return request.get_data(cache=False)
+    environ = request.environ
+    if not environ.get("wsgi.input_terminated"):
+        return b""  # a server that does not terminate chunked input: nothing is read safely
+    cap = request.max_content_length
+    stream = environ["wsgi.input"]
+    parts, size = [], 0
+    while cap is None or size <= cap:
+        chunk = stream.read(65536 if cap is None else min(65536, cap + 1 - size))
+        if not chunk:
+            break
+        parts.append(chunk)
+        size += len(chunk)
+    if cap is not None and size > cap:
+        raise RequestEntityTooLarge()
+    return b"".join(parts)
+
+
 def parse_json_body(request: Request) -> Any:
     """The JSON body of a request, or a 4xx :class:`ApiError`.
 
@@ -110,7 +137,7 @@ def parse_json_body(request: Request) -> Any:
             "unsupported media type: send a JSON body with Content-Type: application/json",
             [{"field": "Content-Type", "message": f"got {mimetype or 'none'!r}"}],
         )
-    raw = request.get_data(cache=False)
+    raw = _read_body(request)
     if not raw.strip():
         raise ApiError(400, "empty body", [{"field": "body", "message": "a JSON object is required"}])
     try:
@@ -180,7 +207,10 @@ def _parse_timestamp(value: Any) -> tuple[datetime | None, str | None]:
     except ValueError as exc:
         return None, f"is not a valid date-time ({exc})"
     if parsed.tzinfo is not None:
-        parsed = parsed.astimezone(UTC).replace(tzinfo=None)
+        try:
+            parsed = parsed.astimezone(UTC).replace(tzinfo=None)
+        except OverflowError:  # e.g. 9999-12-31T23:00:00-05:00 is past year 9999 in UTC
+            return None, f"must be between years {MIN_YEAR} and {MAX_YEAR}"
     if not MIN_YEAR <= parsed.year <= MAX_YEAR:
         return None, f"must be between years {MIN_YEAR} and {MAX_YEAR}"
     return parsed, None
@@ -261,7 +291,7 @@ def _batch_items(body: Any, key: str, max_batch: int, what: str) -> list[Any]:
         errors.add(key, f"must hold at least one {what[:-1]}")
     elif len(items) > max_batch:
         errors.add(key, f"holds {len(items)} {what}; at most {max_batch} per request")
-    errors.raise_if_any(status=413 if isinstance(items, list) and len(items) > max_batch else 400)
+    errors.raise_if_any()
     return items
 
 
@@ -279,7 +309,7 @@ def validate_score_request(
         The transactions, and whether the body was a batch.
 
     Raises:
-        ApiError: 400 (413 for a batch over ``max_batch``) naming every bad field.
+        ApiError: 400 naming every bad field (also for a batch over ``max_batch``).
     """
     if isinstance(body, dict) and "transactions" in body:
         items = _batch_items(body, "transactions", max_batch, "transactions")
@@ -322,7 +352,7 @@ def validate_feedback_request(body: Any, max_batch: int) -> list[Label]:
         The labels.
 
     Raises:
-        ApiError: 400 (413 over ``max_batch``) naming every bad field.
+        ApiError: 400 naming every bad field (also over ``max_batch``).
     """
     items = _batch_items(body, "labels", max_batch, "labels")
     errors = _Errors()
