@@ -1,0 +1,59 @@
+"""SIGKILL of a gunicorn worker under load: the master replaces it, only requests in flight when it
+died fail (on a sync worker at most one; on a gthread worker those it had accepted), a retry of each
+succeeds, and every acknowledged score is in the prediction log.
+
+A short version of ``benchmarks/kill_worker_bench.py`` (which reports the numbers).
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+
+import pytest
+
+from . import harness
+
+pytestmark = pytest.mark.slow
+
+
+def test_a_killed_worker_is_replaced_and_only_its_request_in_flight_fails(
+    server: harness.Gunicorn, world: harness.World
+) -> None:
+    workers = server.wait_workers(2)
+    master_before = server.pid
+    stream = harness.TxStream(world.future, id_offset=910_000_000_000)
+    load = harness.FixedRateLoad(server.port, stream, rate=25, batch_share=0.2, batch_size=50, threads=8)
+    load.start(duration=60)
+    time.sleep(2.0)
+    victim = harness.busy_worker(workers) or workers[0]  # one handling a request, if caught
+    killed_at = time.monotonic()
+    os.kill(victim, signal.SIGKILL)
+    replacement = server.wait_workers(2, exclude={victim}, timeout=30)
+    spawned_at = time.monotonic()
+    ready_at = server.wait_for_log("champion model now", since=killed_at, timeout=60)
+    assert ready_at is not None, server.log(killed_at)
+    time.sleep(2.0)  # traffic on the two workers again
+    outcomes = load.stop()
+
+    assert server.proc is not None and server.proc.poll() is None and server.pid == master_before
+    assert victim not in replacement and workers[1] in replacement  # the other worker was not touched
+    assert ready_at - killed_at < 45
+    assert spawned_at - killed_at < 5
+    failed = [o for o in outcomes if not o.ok]
+    in_flight = [o for o in outcomes if o.started <= killed_at <= o.ended]
+    for o in failed:  # only requests the victim held when it died: no error before or after
+        assert o.status is None and o.started <= killed_at <= o.ended, o
+    assert len(failed) <= len(in_flight)
+    after = [o for o in outcomes if o.scheduled > ready_at]
+    assert after and all(o.ok for o in after)
+    assert len(outcomes) > 50
+
+    # nothing lost: every acknowledged transaction is logged; a retry of a failed one succeeds
+    acknowledged = {i for o in outcomes if o.ok for i in o.ids}
+    assert acknowledged <= harness.read_logged_ids(server.db)  # type: ignore[attr-defined]
+    for o in failed:
+        reply = server.call("POST", "/score", o.body)
+        assert reply.status == 200, reply.body
+        assert set(o.ids) <= harness.read_logged_ids(server.db)  # type: ignore[attr-defined]
