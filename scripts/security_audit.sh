@@ -62,10 +62,18 @@ for dep in vulnerable:
     for vuln in dep["vulns"]:
         fixed = ", ".join(vuln.get("fix_versions") or []) or "no fix yet"
         print(f"  {dep['name']} {dep.get('version')}: {vuln['id']} (fixed in {fixed})")
-for dep in deps:
-    if dep.get("skip_reason"):
-        print(f"  skipped {dep['name']}: {dep['skip_reason']}")
+skipped = [d for d in deps if d.get("skip_reason")]
+for dep in skipped[:5]:
+    print(f"  skipped {dep['name']}: {dep['skip_reason']}")
+if len(skipped) > 5:
+    print(f"  ... and {len(skipped) - 5} more skipped")
+# every package skipped means nothing was audited (the advisory API was unreachable): not a pass
+sys.exit(3 if deps and len(skipped) == len(deps) else 0)
 EOF
+    if [[ $? -eq 3 ]]; then
+      echo "pip-audit: NOT AUDITED (no package could be checked; is PyPI's JSON API reachable?)" >&2
+      rc=3
+    fi
   fi
   if [[ $rc -ne 0 ]]; then
     echo "pip-audit: exit $rc (vulnerabilities found, or PyPI unreachable)" >&2
