@@ -206,9 +206,9 @@ def main() -> int:  # noqa: PLR0915 - a linear script
             "logged_twice": duplicates,
             "master_alive": server.proc is not None and server.proc.poll() is None,
         }
-        _report(result)
         if args.json:
             Path(args.json).write_text(json.dumps(result, indent=2, default=str))
+        _report(result)
         ok = (
             all(k["failed"] == k["failed_in_flight"] for k in kills)
             and not far

@@ -334,6 +334,7 @@ def main() -> int:
             "setup": setup.description,
             "workers": args.workers,
             "worker_kind": worker_kind(server),
+            "history_cache_rows": "default" if args.history_cache_rows is None else args.history_cache_rows,
             "cpus": os.cpu_count(),
             "rate_rps": args.rate,
             "batch_share": args.batch_share,
@@ -357,9 +358,9 @@ def main() -> int:
             "history_cache_prunes": soak_log.count("history cache pruned"),
             "server_errors_logged": sum(" ERROR " in ln or "[ERROR]" in ln for ln in soak_log.splitlines()),
         }
-        _report(result)
         if args.json:
             Path(args.json).write_text(json.dumps(result, indent=2, default=str))
+        _report(result)
         return 0 if total["errors"] == 0 and missing == 0 else 1
     finally:
         if server is not None:

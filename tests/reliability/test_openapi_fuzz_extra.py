@@ -29,7 +29,12 @@ from . import harness
 
 CHECKS = [not_a_server_error, negative_data_rejection, ignored_auth]
 # rules of the API the document gives in words only: (field suffix, start of the 400 message)
-DOCUMENTED_RULES = (("timestamp", "must be between years"), ("transaction_id", "duplicates"))
+DOCUMENTED_RULES = (
+    ("timestamp", "must be between years"),
+    ("transaction_id", "duplicates"),
+    # docs/serving.md: ids are integers or non-blank strings ("\x1f" is blank to str.strip)
+    ("_id", "must be a non-blank string"),
+)
 TABLES = ("transactions", "prediction_log", "label_log", "shadow_prediction_log", "model_versions")
 
 

@@ -16,7 +16,6 @@ import signal
 import sqlite3
 import subprocess
 import sys
-import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -95,7 +94,6 @@ def _registered_versions(project: Path) -> int:
 def test_killed_training_leaves_nothing_loadable_half_written_and_reruns_identically(
     tmp_path: Path, copy_project: Callable[[Path], Path]
 ) -> None:
-    started = time.monotonic()
     a = copy_project(tmp_path / "a")
     _finish(_kedro(a, "--pipelines", "simulation,data_processing"), "ingestion")
     b = tmp_path / "b"
@@ -154,4 +152,3 @@ def test_killed_training_leaves_nothing_loadable_half_written_and_reruns_identic
         assert ours == theirs, relative
     assert _registered_versions(b) == 1, rerun[-3000:]
     assert not list((b / "data").rglob("*.partial")), "the rerun left partial files"
-    assert time.monotonic() - started < 180
