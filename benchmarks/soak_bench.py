@@ -257,6 +257,17 @@ def main() -> int:
             target=harness.sample_rss, args=(server, args.rss_every, stop, samples), daemon=True
         )
         sampler.start()
+        files: list[tuple[float, int, int]] = []  # (t, database bytes, WAL bytes)
+
+        def sample_files() -> None:
+            wal = Path(f"{setup.db}-wal")
+            while not stop.is_set():
+                size = wal.stat().st_size if wal.exists() else 0
+                files.append((time.monotonic(), setup.db.stat().st_size, size))
+                stop.wait(args.rss_every)
+
+        file_sampler = threading.Thread(target=sample_files, daemon=True)
+        file_sampler.start()
         logger.info(
             "soak: %.1f min at %.1f req/s (%.0f%% batches of %d)",
             args.minutes,
@@ -277,6 +288,7 @@ def main() -> int:
         outcomes = load.start(duration).join(timeout=duration + 300)
         stop.set()
         sampler.join(10)
+        file_sampler.join(10)
         samples.append(
             (time.monotonic(), {p: r for p in server.workers() if (r := harness.rss_kib(p)) is not None})
         )
@@ -352,6 +364,12 @@ def main() -> int:
             else None,
             "achieved_rps": round(len(outcomes) / duration, 2),
             "rss_by_worker": rss,
+            "wal_mib_max": round(max((w for _, _, w in files), default=0) / 2**20, 1),
+            "wal_mib_end": round(files[-1][2] / 2**20, 1) if files else None,
+            "series": {
+                "rss_kib": [[round(t - t0, 1), s] for t, s in samples],
+                "db_wal_bytes": [[round(t - t0, 1), d, w] for t, d, w in files],
+            },
             "workers_replaced_during_soak": replaced,
             "acknowledged_not_logged": missing,
             "state_store_growth_mib": round((_db_bytes(setup.db) - db_start) / 2**20, 1),
@@ -397,6 +415,7 @@ def _report(r: dict) -> None:
         f"p99 drift, first to last minute: single {r['p99_drift_single_ms']:+.1f} ms, "
         f"batch {r['p99_drift_batch_ms']:+.1f} ms"
     )
+    print(f"WAL: max {r['wal_mib_max']} MiB, {r['wal_mib_end']} MiB at the end")
     for pid, m in r["rss_by_worker"].items():
         print(
             f"worker {pid}: RSS {m['start_mib']} -> {m['end_mib']} MiB ({m['growth_mib']:+.1f} MiB, "
