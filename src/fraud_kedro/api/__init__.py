@@ -29,6 +29,8 @@ from fraud_kedro.features import FeatureParams
 from fraud_kedro.store import (
     StateStore,
     StateStoreError,
+    StoreConfigError,
+    mask_url,
     open_store,
     read_label_log,
     read_prediction_log,
@@ -106,6 +108,8 @@ class ServiceState:
                         busy_timeout_ms=self.config.state_busy_timeout_ms,
                     )
                     self._store_error = None
+                except StoreConfigError:
+                    raise
                 except StateStoreError as exc:
                     self._store_error = str(exc)
                     self._store_retry_at = time.monotonic() + 1.0
@@ -180,8 +184,7 @@ def _seed_if_empty(state: ServiceState) -> None:
         model = state.champion.current
         params = model.feature_params if model is not None else FeatureParams()
         frame = pd.read_parquet(path) if path.suffix == ".parquet" else pd.read_csv(path)
-        if not store.is_seeded():
-            seed_history(store, frame, params)
+        seed_history(store, frame, params, only_if_empty=True)  # once, whoever comes first
     except (StateStoreError, OSError, ValueError) as exc:
         logger.error("could not seed the history from %s: %s", path, exc)
 
@@ -195,6 +198,10 @@ def create_app(config: ServingConfig | Mapping[str, Any] | None = None) -> Flask
 
     Returns:
         The Flask app.
+
+    Raises:
+        StoreConfigError: ``FRAUD_STATE_URL`` is wrong (scheme, unreachable server, schema
+            version): the worker does not start.
     """
     if isinstance(config, ServingConfig):
         cfg = config
@@ -241,8 +248,13 @@ def create_app(config: ServingConfig | Mapping[str, Any] | None = None) -> Flask
     state = ServiceState(cfg, metrics, champion, shadow)
     try:
         state.get_store()
+    except StoreConfigError as exc:  # a wrong setting: start-up stops, naming it
+        logger.critical("%s", exc)
+        raise
     except StateStoreError:
-        logger.error("state store %s unavailable at start; /ready answers 503", cfg.state_db)
+        logger.error(
+            "state store %s unavailable at start; /ready answers 503", mask_url(cfg.state_db)
+        )
     _seed_if_empty(state)
     if state._store is not None:
         state.watcher = ModelWatcher(
