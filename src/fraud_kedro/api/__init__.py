@@ -20,7 +20,7 @@ from typing import Any
 from flask import Flask, Response, g, request
 
 from fraud_kedro.api.config import ServingConfig
-from fraud_kedro.api.errors import register_error_handlers
+from fraud_kedro.api.errors import ApiError, register_error_handlers
 from fraud_kedro.api.history_cache import HistoryCache
 from fraud_kedro.api.metrics import Metrics, get_metrics
 from fraud_kedro.api.model_loader import LoadedModel, ModelHolder, ModelWatcher
@@ -189,6 +189,28 @@ def _seed_if_empty(state: ServiceState) -> None:
         logger.error("could not seed the history from %s: %s", path, exc)
 
 
+def _warm_up(state: ServiceState) -> None:
+    """Fill the history cache and run dummy predictions before this worker takes traffic.
+
+    ``create_app`` returns (and gunicorn lets the worker accept requests) only after this, so a
+    worker that answers ``/ready`` answers ``/score`` at its usual latency (measured before: p99
+    0.9-1.4 s in the first ~16 s after ``/ready``, while the cache filled on live requests).
+    """
+    if not state.config.warm_up or state._store is None or state.champion.current is None:
+        return
+    try:
+        seconds = state.service.warm_up()
+    except (StateStoreError, ApiError) as exc:
+        logger.error("warm-up failed (the first requests will be slower): %s", exc)
+        return
+    cache = state._history
+    logger.info(
+        "worker warmed in %.2f s (history cache: %s rows)",
+        seconds,
+        len(cache) if cache is not None else "off",
+    )
+
+
 def create_app(config: ServingConfig | Mapping[str, Any] | None = None) -> Flask:
     """Build the scoring app.
 
@@ -256,6 +278,7 @@ def create_app(config: ServingConfig | Mapping[str, Any] | None = None) -> Flask
             "state store %s unavailable at start; /ready answers 503", mask_url(cfg.state_db)
         )
     _seed_if_empty(state)
+    _warm_up(state)
     if state._store is not None:
         state.watcher = ModelWatcher(
             state.holders(), state._store, cfg.model_poll_seconds, cfg.model_sync_seconds
