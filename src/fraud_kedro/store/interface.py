@@ -133,6 +133,11 @@ class StateStore(Protocol):
         """The prediction log of one role as stored, in log order."""
         ...
 
+    def served_rows(self) -> list[tuple]:
+        """``(transaction_id, timestamp, customer_key, terminal_key, amount)`` of every scored
+        transaction (champion log order; the training data of retraining on served traffic)."""
+        ...
+
     def label_rows(self) -> list[tuple]:
         """``(transaction_id, is_fraud, received_at)`` of every label, in arrival order."""
         ...

@@ -604,6 +604,18 @@ class PostgresStateStore:
 
         return self._read("prediction log read", read)
 
+    def served_rows(self) -> list[tuple]:
+        """``(transaction_id, timestamp, customer_key, terminal_key, amount)`` of scored rows."""
+        rows = self._read(
+            "prediction log read",
+            lambda c: c.execute(
+                "SELECT t.transaction_id, p.timestamp, t.customer_id, t.terminal_id, t.amount "
+                "FROM prediction_log AS p JOIN transactions AS t "
+                "ON t.transaction_id = p.transaction_id WHERE p.role = 'champion' ORDER BY p.log_id"
+            ).fetchall(),
+        )
+        return [(t, ts, _key(c), _key(m), a) for t, ts, c, m, a in rows]
+
     def label_rows(self) -> list[tuple]:
         """``(transaction_id, is_fraud, received_at)`` of every label, in arrival order."""
         return self._read(

@@ -730,6 +730,25 @@ class SqliteStateStore:
             raise self._fail("prediction log read", exc) from exc
         return RawLog(rows, versions)
 
+    def served_rows(self) -> list[tuple]:
+        """``(transaction_id, timestamp, customer_key, terminal_key, amount)`` of scored rows.
+
+        Raises:
+            StateStoreError: On a database error.
+        """
+        try:
+            return (
+                self._conn()
+                .execute(
+                    "SELECT t.transaction_id, p.timestamp, t.customer_id, t.terminal_id, t.amount "
+                    "FROM prediction_log AS p JOIN transactions AS t "
+                    "ON t.transaction_id = p.transaction_id WHERE p.role = 'champion' ORDER BY p.log_id"
+                )
+                .fetchall()
+            )
+        except sqlite3.Error as exc:
+            raise self._fail("prediction log read", exc) from exc
+
     def label_rows(self) -> list[tuple]:
         """``(transaction_id, is_fraud, received_at)`` of every label, in arrival order.
 
