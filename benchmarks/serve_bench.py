@@ -78,14 +78,16 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def _wait(port: int, path: str, proc: subprocess.Popen, timeout: float = 300) -> None:
+def _wait(
+    port: int, path: str, proc: subprocess.Popen, timeout: float = 300, method: str = "GET"
+) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc.poll() is not None:
             raise RuntimeError(f"server exited with code {proc.returncode}")
         try:
             conn = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
-            conn.request("GET", path)
+            conn.request(method, path, b"{}" if method == "POST" else None)
             if conn.getresponse().status == 200:
                 conn.close()
                 return
@@ -107,7 +109,7 @@ def _stop(proc: subprocess.Popen) -> None:
 
 
 def drive(
-    port: int,
+    port: int | list[int],
     path: str,
     bodies: list[bytes],
     concurrency: int,
@@ -115,14 +117,18 @@ def drive(
     server: str,
     mode: str,
 ) -> Result:
-    """Send ``bodies`` with ``concurrency`` closed-loop clients; latencies client and server side."""
+    """Send ``bodies`` with ``concurrency`` closed-loop clients; latencies client and server side.
+
+    With several ports (instances), client ``i`` talks to ``ports[i % len(ports)]``.
+    """
+    ports = port if isinstance(port, list) else [port]
     lock = threading.Lock()
     cursor = iter(range(len(bodies)))
     latencies: list[float] = []
     server_times: list[float] = []
     errors = [0]
 
-    def client() -> None:
+    def client(port: int) -> None:
         conn = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
         while True:
             with lock:
@@ -150,7 +156,9 @@ def drive(
             if response.will_close:
                 conn.close()  # http.client reconnects on the next request
 
-    threads = [threading.Thread(target=client) for _ in range(concurrency)]
+    threads = [
+        threading.Thread(target=client, args=(ports[i % len(ports)],)) for i in range(concurrency)
+    ]
     started = time.perf_counter()
     for t in threads:
         t.start()
@@ -197,7 +205,7 @@ def _mlflow_body(features: pd.DataFrame) -> bytes:
 
 def run_levels(
     name: str,
-    port: int,
+    port: int | list[int],
     path: str,
     single: Callable[[int], tuple[list[bytes], list[int]]],
     batch: Callable[[int], tuple[list[bytes], list[int]]],
@@ -239,6 +247,13 @@ def main() -> int:  # noqa: PLR0915 - a linear script
     parser.add_argument("--batch-size", type=int, default=1000)
     parser.add_argument("--modes", default="single,batch", help="single, batch or both")
     parser.add_argument("--skip-mlflow", action="store_true")
+    parser.add_argument("--state-url", default=None,
+                        help="the store (default: a fresh SQLite file); a postgresql:// URL is "
+                             "seeded after its tables are emptied")
+    parser.add_argument("--instances", type=int, default=1,
+                        help="gunicorn instances (masters) on one store, clients spread over them")
+    parser.add_argument("--floor", action="store_true",
+                        help="also serve the bare-Flask floor app (predict_proba on one row)")
     parser.add_argument("--json", help="write the results to this file")
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
@@ -328,16 +343,17 @@ def main() -> int:  # noqa: PLR0915 - a linear script
     workdir = Path(tempfile.mkdtemp(prefix="serve-bench-"))
     results: list[Result] = []
     try:
-        db = workdir / "state.db"
+        db = args.state_url or str(workdir / "state.db")
+        if db.startswith("postgres"):
+            _empty_postgres(db)
         seed_history(db, history, params)
-        port = _free_port()
+        ports = [_free_port() for _ in range(args.instances)]
         ours_env = {
             **env,
-            "PORT": str(port),
             "FRAUD_WORKERS": str(args.workers),
             "FRAUD_WORKER_THREADS": str(args.threads),
             "FRAUD_MODEL_URI": args.model_uri,
-            "FRAUD_STATE_DB": str(db),
+            "FRAUD_STATE_URL": db,
             "FRAUD_SEED_PATH": "",
             "FRAUD_MODEL_POLL_SECONDS": "0",
             "FRAUD_LOG_LEVEL": "WARNING",
@@ -345,18 +361,27 @@ def main() -> int:  # noqa: PLR0915 - a linear script
         }
         ours_env.pop("FRAUD_API_KEYS", None)
         with (workdir / "service.log").open("wb") as log:
-            proc = subprocess.Popen(
-                [str(Path(sys.executable).parent / "gunicorn"), "-c", str(ROOT / "gunicorn.conf.py"),
-                 "fraud_kedro.api:create_app()"],
-                cwd=ROOT, env=ours_env, stdout=log, stderr=subprocess.STDOUT,
-            )
+            procs = [
+                subprocess.Popen(
+                    [str(Path(sys.executable).parent / "gunicorn"), "-c",
+                     str(ROOT / "gunicorn.conf.py"), "fraud_kedro.api:create_app()"],
+                    cwd=ROOT, env={**ours_env, "PORT": str(p)}, stdout=log,
+                    stderr=subprocess.STDOUT,
+                )
+                for p in ports
+            ]
             try:
-                _wait(port, "/ready", proc)
+                for p, proc in zip(ports, procs, strict=True):
+                    _wait(p, "/ready", proc)
                 time.sleep(3)  # let every worker finish loading
-                results += run_levels("service", port, "/score", ours_single, ours_batch, levels,
+                name = "service" if args.instances == 1 else f"service x{args.instances}"
+                results += run_levels(name, ports, "/score", ours_single, ours_batch, levels,
                                       args.single_requests, args.batch_requests, modes)
             finally:
-                _stop(proc)
+                for proc in procs:
+                    _stop(proc)
+        if args.floor:
+            results += _floor(model, features, env, workdir, levels, args)
         if not args.skip_mlflow:
             port = _free_port()
             mlflow_cmd = [
@@ -384,6 +409,56 @@ def main() -> int:  # noqa: PLR0915 - a linear script
     return 0
 
 
+def _empty_postgres(url: str) -> None:
+    """Empty the store's tables (a benchmark run starts from the seed only)."""
+    from fraud_kedro.store import open_store
+
+    store = open_store(url)
+    store._write("reset", lambda c: c.execute(
+        "TRUNCATE transactions, prediction_log, label_log, meta, model_versions"))
+    store.close()
+
+
+FLOOR_APP = """
+import os, pickle, numpy as np
+from flask import Flask, jsonify
+with open(os.environ["FLOOR_MODEL"], "rb") as f:
+    model, row = pickle.load(f)
+app = Flask(__name__)
+
+@app.post("/score")
+def score():
+    return jsonify(p=float(model.predict_proba(row)[0, 1]))
+"""
+
+
+def _floor(model, features: pd.DataFrame, env: dict, workdir: Path, levels: list[int], args) -> list:
+    """The floor of the stack: a bare Flask app on 2 sync workers, predict_proba on one row."""
+    import pickle
+
+    estimator = model.constants.get("fraud_model")
+    if estimator is None:
+        logger.warning("floor app skipped: the loaded model exposes no estimator")
+        return []
+    row = features[list(model.features)].iloc[[0]]
+    (workdir / "floor.pkl").write_bytes(pickle.dumps((estimator, row)))
+    (workdir / "floor_app.py").write_text(FLOOR_APP)
+    port = _free_port()
+    floor_env = {**env, "FLOOR_MODEL": str(workdir / "floor.pkl"), "OMP_NUM_THREADS": "1"}
+    proc = subprocess.Popen(
+        [str(Path(sys.executable).parent / "gunicorn"), "-w", "2", "-b", f"127.0.0.1:{port}",
+         "--chdir", str(workdir), "floor_app:app"],
+        env=floor_env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    try:
+        _wait(port, "/score", proc, method="POST")
+        body = [b"{}"] * max(args.single_requests, 20 * max(levels))
+        out = [drive(port, "/score", body, c, [1] * len(body), "floor", "single") for c in levels]
+    finally:
+        _stop(proc)
+    return out
+
+
 def _report(results: list[Result], model, args) -> None:
     print(f"\nmodel {model.name} v{model.version}, {args.workers} workers x {args.threads} "
           f"threads, {os.cpu_count()} CPUs")
@@ -397,7 +472,15 @@ def _report(results: list[Result], model, args) -> None:
         print(f"{r.server:13s} {r.mode:10s} {r.concurrency:3d} {r.throughput_rps:8.1f} "
               f"{r.throughput_tps:9.1f} {r.p50_ms:7.2f} {r.p99_ms:7.2f} {srv50} {srv99} "
               f"{r.errors:4d}")
-    ours = {(r.mode, r.concurrency): r for r in results if r.server == "service"}
+    ours = {(r.mode, r.concurrency): r for r in results if r.server.startswith("service")}
+    floor = {(r.mode, r.concurrency): r for r in results if r.server == "floor"}
+    if floor:
+        print("\nservice / floor (bare Flask, predict_proba on one row), single transactions:")
+        for key in sorted(floor):
+            if key in ours and floor[key].throughput_rps > 0:
+                rps = ours[key].throughput_rps / floor[key].throughput_rps
+                p50 = ours[key].p50_ms / max(floor[key].p50_ms, 1e-9)
+                print(f"  c={key[1]:<3d} throughput {rps:5.2f}x, p50 {p50:5.2f}x")
     theirs = {(r.mode, r.concurrency): r for r in results if r.server == "mlflow serve"}
     if theirs:
         print("\nthroughput, service / mlflow serve (transactions per second):")
