@@ -47,7 +47,11 @@ def run_monitoring(
             "monitoring_service_log": MemoryDataset(service_log),
             "feature_spec": MemoryDataset(feature_spec),
             "decision_threshold": MemoryDataset(decision_threshold),
-            "params:monitoring": MemoryDataset(params),
+            # the one label delay is split.delay_days; the monitoring keys are the rest
+            "params:monitoring": MemoryDataset(
+                {k: v for k, v in params.items() if k != "label_delay_days"}
+            ),
+            "params:split.delay_days": MemoryDataset(params.get("label_delay_days", 7)),
         }
     )
     SequentialRunner().run(pipeline, catalog)
@@ -84,6 +88,7 @@ def test_every_node_is_named_and_tagged():
         "feature_spec",
         "decision_threshold",
         "params:monitoring",
+        "params:split.delay_days",
     }
 
 

@@ -42,11 +42,15 @@ def test_data_processing_slice_on_an_in_memory_catalog(
 ) -> None:
     raw = small_raw.head(3000)
     catalog = DataCatalog(
-        {"raw_transactions": MemoryDataset(raw), "params:features": MemoryDataset(feature_params_dict)}
+        {
+            "raw_transactions": MemoryDataset(raw),
+            "params:features": MemoryDataset(feature_params_dict),
+            "params:split.delay_days": MemoryDataset(7),
+        }
     )
     pipe = data_processing()
     assert all(node.name for node in pipe.nodes)
-    assert pipe.inputs() == {"raw_transactions", "params:features"}
+    assert pipe.inputs() == {"raw_transactions", "params:features", "params:split.delay_days"}
     outputs = SequentialRunner().run(pipe, catalog)
     assert set(outputs) == {"quarantined_transactions", "model_input_table", "feature_spec"}
     table = outputs["model_input_table"].load()

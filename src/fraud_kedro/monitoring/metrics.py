@@ -10,10 +10,11 @@ from collections.abc import Iterable
 
 import numpy as np
 import pandas as pd
-from sklearn.metrics import average_precision_score, roc_auc_score
 
-THRESHOLD_METRICS = ("precision", "recall", "f1")
-RANKING_METRICS = ("roc_auc", "average_precision")
+from fraud_kedro.contract import RANKING_METRICS, THRESHOLD_METRICS
+from fraud_kedro.metrics import ranking_metrics, threshold_metrics
+
+__all__ = ["RANKING_METRICS", "THRESHOLD_METRICS", "realized_metrics"]
 
 
 def realized_metrics(
@@ -22,7 +23,7 @@ def realized_metrics(
     y_pred: np.ndarray,
     metrics: Iterable[str],
 ) -> dict[str, float]:
-    """Realised metrics of one chunk; NaN when a metric is undefined (e.g. no fraud).
+    """Realised metrics of one chunk, as :mod:`fraud_kedro.metrics` defines them (NaN = undefined).
 
     Args:
         y_true: 0/1 labels.
@@ -30,27 +31,12 @@ def realized_metrics(
         y_pred: 0/1 decisions at the model's threshold.
         metrics: Names among ``roc_auc, average_precision, precision, recall, f1``.
     """
-    y_true = np.asarray(y_true).astype(np.int64)
-    y_pred = np.asarray(y_pred).astype(np.int64)
-    n_pos = int(y_true.sum())
-    both_classes = 0 < n_pos < len(y_true)
-    tp = int(((y_pred == 1) & (y_true == 1)).sum())
-    n_pred = int(y_pred.sum())
-    out: dict[str, float] = {}
-    for metric in metrics:
-        if metric == "roc_auc":
-            out[metric] = float(roc_auc_score(y_true, score)) if both_classes else math.nan
-        elif metric == "average_precision":
-            out[metric] = float(average_precision_score(y_true, score)) if n_pos else math.nan
-        elif metric == "precision":
-            out[metric] = tp / n_pred if n_pred else math.nan
-        elif metric == "recall":
-            out[metric] = tp / n_pos if n_pos else math.nan
-        elif metric == "f1":
-            out[metric] = 2 * tp / (n_pred + n_pos) if (n_pred + n_pos) else math.nan
-        else:
-            raise ValueError(f"unknown metric {metric!r}")
-    return out
+    metrics = list(metrics)
+    unknown = [m for m in metrics if m not in RANKING_METRICS + THRESHOLD_METRICS]
+    if unknown:
+        raise ValueError(f"unknown metric {unknown[0]!r}")
+    values = {**ranking_metrics(y_true, score), **threshold_metrics(y_true, y_pred)}
+    return {metric: values[metric] for metric in metrics}
 
 
 def _tie_groups(score: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -36,6 +36,29 @@ _CHALLENGER_METRICS = ("roc_auc", "average_precision")
 # ------------------------------------------------------------------------------------------------
 
 
+def resolve_monitoring_params(params: dict | None, label_delay_days: float) -> MonitoringParams:
+    """The typed monitoring parameters, with the project's one label delay.
+
+    Args:
+        params: The ``monitoring`` parameters.
+        label_delay_days: ``split.delay_days``, the label delay of features, split and monitoring.
+
+    Returns:
+        The parameters every monitoring node takes.
+
+    Raises:
+        ValueError: On an unknown or invalid key, naming it (``monitoring.label_delay_days`` moved
+            to ``split.delay_days``).
+    """
+    raw = dict(params or {})
+    if "label_delay_days" in raw:
+        raise ValueError(
+            "monitoring.label_delay_days is no longer a parameter: the label delay is "
+            "split.delay_days (one parameter for features, split and monitoring)"
+        )
+    return MonitoringParams.coerce({**raw, "label_delay_days": float(label_delay_days)})
+
+
 def _features(feature_spec: dict) -> list[str]:
     features = list(feature_spec.get("features") or [])
     if not features:

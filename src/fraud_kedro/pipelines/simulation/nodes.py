@@ -41,6 +41,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from fraud_kedro.contract import RAW_COLUMNS
+
 logger = logging.getLogger(__name__)
 
 SECONDS_PER_DAY = 86_400
@@ -59,15 +61,7 @@ SCENARIO_NAMES: dict[int, str] = {
 }
 
 #: Output columns, in order.
-OUTPUT_COLUMNS: tuple[str, ...] = (
-    "transaction_id",
-    "timestamp",
-    "customer_id",
-    "terminal_id",
-    "amount",
-    "is_fraud",
-    "fraud_scenario",
-)
+OUTPUT_COLUMNS: tuple[str, ...] = RAW_COLUMNS
 
 # One independent random stream per component; the order must never change (reproducibility).
 _STREAMS: tuple[str, ...] = (
