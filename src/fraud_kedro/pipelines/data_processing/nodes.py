@@ -8,7 +8,7 @@ import pandas as pd
 
 from fraud_kedro import creditcard
 from fraud_kedro.features import FeatureParams, compute_features, feature_names
-from fraud_kedro.validation import validate_transactions
+from fraud_kedro.ingest import validate_transactions
 
 logger = logging.getLogger(__name__)
 

@@ -21,9 +21,9 @@ from fraud_kedro.monitoring import alerts as alerts_lib
 from fraud_kedro.monitoring import drift as drift_lib
 from fraud_kedro.monitoring import estimator as estimator_lib
 from fraud_kedro.monitoring import plots
+from fraud_kedro.monitoring.chunk_metrics import calibration_summary, realized_metrics, reliability_table
 from fraud_kedro.monitoring.chunking import chunk_table, plan_chunk_size
-from fraud_kedro.monitoring.config import ColumnsParams, MonitoringParams
-from fraud_kedro.monitoring.metrics import calibration_summary, realized_metrics, reliability_table
+from fraud_kedro.monitoring.params import ColumnsParams, MonitoringParams
 from fraud_kedro.monitoring.sources import join_service_log, label_batch, resolve_as_of
 
 logger = logging.getLogger(__name__)
