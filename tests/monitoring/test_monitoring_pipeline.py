@@ -178,7 +178,7 @@ def test_plan_chunks(prepared):
 
 def test_performance_nodes(prepared):
     p, ref, ana = prepared["params"], prepared["reference"], prepared["analysis"]
-    estimated, info = n.estimate_performance(ref, ana, prepared["plan"], p)
+    estimated, info = n.estimate_monitoring_performance(ref, ana, prepared["plan"], p)
     assert isinstance(info["recalibrated"], bool)
     realized = n.calculate_realized_performance(ref, ana, prepared["chunks"], p)
     strict = {**p, "performance": {**p["performance"], "min_acceptable": {"roc_auc": 0.99}}}
@@ -269,7 +269,7 @@ def test_alerts_decision_and_metrics():
         }
     )  # fmt: skip
     calibration = {"reference": {"ece": 0.05, "brier": 0.01}, "max_ece": 0.02}
-    alerts = n.collect_alerts(performance, drift, quality, calibration, {})
+    alerts = n.collect_monitoring_alerts(performance, drift, quality, calibration, {})
     assert set(alerts["kind"]) == {
         "performance_estimated", "performance_band_estimated", "feature_drift", "score_drift",
         "data_quality", "calibration",

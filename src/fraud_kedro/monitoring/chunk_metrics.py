@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -14,7 +16,10 @@ import pandas as pd
 from fraud_kedro.contract import RANKING_METRICS, THRESHOLD_METRICS
 from fraud_kedro.metrics import ranking_metrics, threshold_metrics
 
-__all__ = ["RANKING_METRICS", "THRESHOLD_METRICS", "realized_metrics"]
+if TYPE_CHECKING:
+    from fraud_kedro.monitoring.params import ColumnsParams
+
+__all__ = ["RANKING_METRICS", "THRESHOLD_METRICS", "jsonable", "realized_metrics", "realized_rows"]
 
 
 def realized_metrics(
@@ -208,3 +213,58 @@ def calibration_summary(y_true: np.ndarray, probability: np.ndarray, n_bins: int
         "max_bin_error": mce,
         "n_bins": int(len(table)),
     }
+
+
+def realized_rows(
+    frame: pd.DataFrame,
+    chunks: pd.DataFrame,
+    period: str,
+    c: ColumnsParams,
+    metrics: tuple[str, ...],
+    min_coverage: float,
+    score: str,
+) -> list[dict]:
+    """Realised metrics per chunk of one period, for the chunks labelled at least ``min_coverage``.
+
+    Threshold metrics use the champion's decisions (``c.prediction``) for its own score only.
+    """
+    rows = []
+    available = frame[c.label_available].to_numpy(dtype=bool)
+    labels = frame[c.label].to_numpy(dtype=np.float64)
+    scores = frame[score].to_numpy(dtype=np.float64)
+    # decisions belong to the champion: threshold metrics are computed for its score only
+    decisions = frame[c.prediction].to_numpy() if score == c.score else None
+    for chunk in chunks[chunks["period"] == period].itertuples(index=False):
+        sl = slice(int(chunk.start_index), int(chunk.end_index))
+        mask = available[sl]
+        coverage = float(mask.mean()) if mask.size else 0.0
+        values = dict.fromkeys(metrics, math.nan)
+        if coverage >= min_coverage:
+            pred = decisions[sl][mask] if decisions is not None else np.zeros(int(mask.sum()))
+            values = realized_metrics(labels[sl][mask], scores[sl][mask], pred, metrics)
+        for metric, value in values.items():
+            rows.append(
+                {
+                    "period": period,
+                    "chunk_index": int(chunk.chunk_index),
+                    "metric": metric,
+                    "realized": value,
+                    "label_coverage": coverage,
+                }
+            )
+    return rows
+
+
+def jsonable(value: Any) -> Any:
+    """``value`` with numpy scalars, timestamps and non-finite floats made JSON-safe (NaN -> None)."""
+    if isinstance(value, dict):
+        return {str(k): jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [jsonable(v) for v in value]
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, pd.Timestamp | datetime):
+        return value.isoformat()
+    return value

@@ -59,7 +59,7 @@ def create_pipeline(**kwargs: Any) -> Pipeline:
                 name="plan_monitoring_chunks_node",
             ),
             Node(
-                nodes.estimate_performance,
+                nodes.estimate_monitoring_performance,
                 inputs=[
                     "monitoring_reference",
                     "monitoring_analysis",
@@ -143,7 +143,7 @@ def create_pipeline(**kwargs: Any) -> Pipeline:
                 name="compare_champion_challenger_node",
             ),
             Node(
-                nodes.collect_alerts,
+                nodes.collect_monitoring_alerts,
                 inputs=[
                     "monitoring_performance",
                     "monitoring_drift",
