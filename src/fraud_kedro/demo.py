@@ -14,6 +14,8 @@ import json
 import os
 from pathlib import Path
 
+from fraud_kedro.contract import MODEL_NAME
+
 REPORTS = Path("data/08_reporting")
 
 
@@ -25,7 +27,7 @@ def _latest(path: Path) -> Path | None:
     return versions[-1] if versions else None
 
 
-def report(model_name: str = "fraud_detector") -> str:
+def report(model_name: str = MODEL_NAME) -> str:
     """The demo's summary as text."""
     from mlflow import MlflowClient
 

@@ -21,21 +21,13 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from fraud_kedro.contract import DEFAULT_LABEL_DELAY_DAYS, ColumnNames
+
+__all__ = ["ColumnNames", "FeatureParams", "compute_features", "feature_names"]
+
 logger = logging.getLogger(__name__)
 
 _SECONDS_PER_DAY = 86_400
-
-
-@dataclass(frozen=True)
-class ColumnNames:
-    """Names of the raw transaction columns (the data contract)."""
-
-    transaction_id: str = "transaction_id"
-    timestamp: str = "timestamp"
-    customer_id: str = "customer_id"
-    terminal_id: str = "terminal_id"
-    amount: str = "amount"
-    label: str = "is_fraud"
 
 
 @dataclass(frozen=True)
@@ -44,7 +36,7 @@ class FeatureParams:
 
     customer_windows_days: tuple[int, ...] = (1, 7, 30)
     terminal_windows_days: tuple[int, ...] = (1, 7, 30)
-    terminal_label_delay_days: int = 7
+    terminal_label_delay_days: int = DEFAULT_LABEL_DELAY_DAYS
     night_start_hour: int = 22
     night_end_hour: int = 6
     columns: ColumnNames = field(default_factory=ColumnNames)

@@ -16,9 +16,9 @@ from kedro.pipeline import Node, Pipeline, pipeline
 from kedro_mlflow.pipeline import pipeline_ml_factory
 
 from fraud_kedro import job_options
+from fraud_kedro.contract import MODEL_NAME
 from fraud_kedro.pipelines.evaluation.nodes import score_table
 
-MODEL_NAME = "fraud_detector"
 USER_DATA = (Path("data/01_raw/transactions.parquet"), Path("data/01_raw/transactions.csv"))
 
 

@@ -47,7 +47,11 @@ def run_monitoring(
             "monitoring_service_log": MemoryDataset(service_log),
             "feature_spec": MemoryDataset(feature_spec),
             "decision_threshold": MemoryDataset(decision_threshold),
-            "params:monitoring": MemoryDataset(params),
+            # the one label delay is split.delay_days; the monitoring keys are the rest
+            "params:monitoring": MemoryDataset(
+                {k: v for k, v in params.items() if k != "label_delay_days"}
+            ),
+            "params:split.delay_days": MemoryDataset(params.get("label_delay_days", 7)),
         }
     )
     SequentialRunner().run(pipeline, catalog)
@@ -84,6 +88,7 @@ def test_every_node_is_named_and_tagged():
         "feature_spec",
         "decision_threshold",
         "params:monitoring",
+        "params:split.delay_days",
     }
 
 
@@ -173,7 +178,7 @@ def test_plan_chunks(prepared):
 
 def test_performance_nodes(prepared):
     p, ref, ana = prepared["params"], prepared["reference"], prepared["analysis"]
-    estimated, info = n.estimate_performance(ref, ana, prepared["plan"], p)
+    estimated, info = n.estimate_monitoring_performance(ref, ana, prepared["plan"], p)
     assert isinstance(info["recalibrated"], bool)
     realized = n.calculate_realized_performance(ref, ana, prepared["chunks"], p)
     strict = {**p, "performance": {**p["performance"], "min_acceptable": {"roc_auc": 0.99}}}
@@ -264,7 +269,7 @@ def test_alerts_decision_and_metrics():
         }
     )  # fmt: skip
     calibration = {"reference": {"ece": 0.05, "brier": 0.01}, "max_ece": 0.02}
-    alerts = n.collect_alerts(performance, drift, quality, calibration, {})
+    alerts = n.collect_monitoring_alerts(performance, drift, quality, calibration, {})
     assert set(alerts["kind"]) == {
         "performance_estimated", "performance_band_estimated", "feature_drift", "score_drift",
         "data_quality", "calibration",

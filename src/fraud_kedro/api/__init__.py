@@ -19,12 +19,12 @@ from typing import Any
 
 from flask import Flask, Response, g, request
 
-from fraud_kedro.api.config import ServingConfig
 from fraud_kedro.api.errors import ApiError, register_error_handlers
 from fraud_kedro.api.history_cache import HistoryCache
-from fraud_kedro.api.metrics import Metrics, get_metrics
 from fraud_kedro.api.model_loader import LoadedModel, ModelHolder, ModelWatcher
+from fraud_kedro.api.prometheus import Metrics, get_metrics
 from fraud_kedro.api.service import Coalescer, ScoringService
+from fraud_kedro.api.serving_config import ServingConfig
 from fraud_kedro.features import FeatureParams
 from fraud_kedro.store import (
     StateStore,

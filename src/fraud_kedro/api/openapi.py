@@ -6,7 +6,7 @@ from typing import Any
 
 from flask import Blueprint, Response, current_app, jsonify
 
-from fraud_kedro.api.config import ServingConfig
+from fraud_kedro.api.serving_config import ServingConfig
 from fraud_kedro.api.validation import INT64_MAX, MAX_ID_LENGTH, MAX_YEAR, MIN_YEAR
 
 bp = Blueprint("openapi", __name__)

@@ -18,10 +18,10 @@ from flask import Request
 from werkzeug.exceptions import RequestEntityTooLarge
 
 from fraud_kedro.api.errors import ApiError
+from fraud_kedro.contract import LABEL_FIELDS, TRANSACTION_FIELDS
 from fraud_kedro.store.keys import canonical_id
 
-TRANSACTION_FIELDS = ("transaction_id", "timestamp", "customer_id", "terminal_id", "amount")
-LABEL_FIELDS = ("transaction_id", "is_fraud")
+__all__ = ["LABEL_FIELDS", "TRANSACTION_FIELDS"]  # re-exported: the contract's fields
 INT64_MAX = 2**63 - 1
 INT64_MIN = -(2**63)
 MAX_ID_LENGTH = 128

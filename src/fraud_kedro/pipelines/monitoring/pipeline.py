@@ -13,7 +13,8 @@ from kedro.pipeline import Node, Pipeline
 
 from fraud_kedro.pipelines.monitoring import nodes
 
-_PARAMS = "params:monitoring"
+# the monitoring parameters with the one label delay (split.delay_days) filled in
+_PARAMS = "monitoring_params"
 
 
 def create_pipeline(**kwargs: Any) -> Pipeline:
@@ -27,6 +28,12 @@ def create_pipeline(**kwargs: Any) -> Pipeline:
     """
     return Pipeline(
         [
+            Node(
+                nodes.resolve_monitoring_params,
+                inputs=["params:monitoring", "params:split.delay_days"],
+                outputs=_PARAMS,
+                name="resolve_monitoring_params_node",
+            ),
             Node(
                 nodes.prepare_reference,
                 inputs=["reference_predictions", "feature_spec", "decision_threshold", _PARAMS],
@@ -52,7 +59,7 @@ def create_pipeline(**kwargs: Any) -> Pipeline:
                 name="plan_monitoring_chunks_node",
             ),
             Node(
-                nodes.estimate_performance,
+                nodes.estimate_monitoring_performance,
                 inputs=[
                     "monitoring_reference",
                     "monitoring_analysis",
@@ -136,7 +143,7 @@ def create_pipeline(**kwargs: Any) -> Pipeline:
                 name="compare_champion_challenger_node",
             ),
             Node(
-                nodes.collect_alerts,
+                nodes.collect_monitoring_alerts,
                 inputs=[
                     "monitoring_performance",
                     "monitoring_drift",

@@ -52,7 +52,7 @@ class TransactionsFileDataset(AbstractDataset[pd.DataFrame, pd.DataFrame]):
 
 
 class RegisteredModelDataset(AbstractDataset[None, Any]):
-    """Loads a registered MLflow model by URI (e.g. ``models:/fraud_detector@champion``).
+    """Loads a registered MLflow model by URI (e.g. ``models:/<model name>@champion``).
 
     Returns None when there is no such model yet, so that the quality gate can promote the first.
     """
