@@ -94,35 +94,34 @@ class RedisStreamsBroker(Broker):
 
     def fetch(self, max_messages: int, block_ms: int) -> list[Message]:
         """Own pending entries first, then new ones; see :meth:`Broker.fetch`."""
-        replaying = [s for s, c in self._cursor.items() if c != _NEW]
+        replaying = {s: c for s, c in self._cursor.items() if c != _NEW}
+        if replaying:
+            taken, last = self._read(replaying, max_messages, None, True)
+            for stream in replaying:  # a stream with nothing left pending moves on to new entries
+                self._cursor[stream] = last.get(stream, _NEW)
+            if taken:
+                logger.info("took back %d message(s) this consumer had not acknowledged", len(taken))
+                return taken
+            if any(c != _NEW for c in self._cursor.values()):
+                return []  # only deleted entries this time
+        return self._read(dict.fromkeys(self.inputs, _NEW), max_messages, block_ms, False)[0]
+
+    def _read(
+        self, ids: dict[str, str], count: int, block_ms: int | None, redelivered: bool
+    ) -> tuple[list[Message], dict[str, str]]:
+        """Messages, and the last entry id read on each stream that returned entries."""
         try:
-            if replaying:
-                reply = self._redis.xreadgroup(
-                    self.group, self.consumer, {s: self._cursor[s] for s in replaying}, max_messages
-                )
-            else:
-                reply = self._redis.xreadgroup(
-                    self.group, self.consumer, dict.fromkeys(self.inputs, _NEW), max_messages, block_ms
-                )
+            reply = self._redis.xreadgroup(self.group, self.consumer, ids, count, block_ms)
         except redis.RedisError as exc:
             raise BrokerError(f"XREADGROUP failed: {exc}") from exc
         out: list[Message] = []
-        got = set()
+        last: dict[str, str] = {}
         for stream_name, entries in reply or []:
             stream = _text(stream_name)
-            got.add(stream)
-            if replaying:
-                if entries:
-                    self._cursor[stream] = _text(entries[-1][0])
-                else:
-                    self._cursor[stream] = _NEW
-            out.extend(self._messages(stream, entries, bool(replaying)))
-        for stream in replaying:
-            if stream not in got:  # nothing pending left on this one
-                self._cursor[stream] = _NEW
-        if replaying and out:
-            logger.info("took back %d message(s) this consumer had not acknowledged", len(out))
-        return out
+            if entries:
+                last[stream] = _text(entries[-1][0])
+            out.extend(self._messages(stream, entries, redelivered))
+        return out, last
 
     def claim_stale(self, max_messages: int) -> list[Message]:
         """``XAUTOCLAIM`` of idle entries; see :meth:`Broker.claim_stale`."""
