@@ -90,12 +90,19 @@ def main(argv: list[str] | None = None) -> int:
     prod.add_argument("--labels", action="store_true", help="also send each label to the labels stream")
     tail = sub.add_parser("tail", help="print the latest scores and dead letters")
     tail.add_argument("--count", type=int, default=10)
+    demo = sub.add_parser("demo", help="a worker and a producer for a few seconds (make demo-stream)")
+    demo.add_argument("--seconds", type=float, default=15.0)
+    demo.add_argument("--rate", type=float, default=200.0)
     args = parser.parse_args(argv)
     if args.command == "worker":
         from fraud_kedro.stream.runner import run_worker
 
         run_worker()
         return 0
+    if args.command == "demo":
+        from fraud_kedro.stream.demo import run_demo
+
+        return run_demo(args.seconds, args.rate)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     cfg = StreamConfig.from_env()
     return _produce(args, cfg) if args.command == "produce" else _tail(args, cfg)
