@@ -28,6 +28,8 @@ __all__ = ["ColumnNames", "FeatureParams", "compute_features", "feature_names"]
 logger = logging.getLogger(__name__)
 
 _SECONDS_PER_DAY = 86_400
+#: the history groups of :func:`compute_features` (its ``groups`` argument)
+GROUPS = ("customer", "terminal")
 
 
 @dataclass(frozen=True)
@@ -212,6 +214,7 @@ def compute_features(
     transactions: pd.DataFrame,
     params: FeatureParams,
     history: pd.DataFrame | None = None,
+    groups: tuple[str, ...] = GROUPS,
 ) -> pd.DataFrame:
     """Point-in-time features for ``transactions``, optionally given earlier ``history``.
 
@@ -221,11 +224,18 @@ def compute_features(
         history: Earlier transactions of the same customers and terminals (with labels where
             known). Used by the scoring service; the batch pipeline passes the whole table as
             ``transactions`` and no history.
+        groups: The history features to compute, of :data:`GROUPS`. A group's features depend
+            only on the rows of its own customer (or terminal), so a distributed engine computes
+            each group on data partitioned by its key (:mod:`fraud_kedro.distributed.features`).
 
     Returns:
         One row per transaction of ``transactions`` in the same order: the identifier, timestamp,
-        customer and terminal columns, then the features of :func:`feature_names`.
+        customer and terminal columns, then the features of :func:`feature_names` (those of the
+        requested ``groups``).
     """
+    unknown = set(groups) - set(GROUPS)
+    if unknown:
+        raise ValueError(f"unknown feature groups {sorted(unknown)}; known: {list(GROUPS)}")
     c = params.columns
     n_new = len(transactions)
     frames = [transactions] if history is None or history.empty else [history, transactions]
@@ -272,10 +282,13 @@ def compute_features(
         col[destination] = values
         return col
 
-    order, key = _group_keys(_groups(frames, c.customer_id), seconds, ids)
-    rows, destination = _output_rows(order, n, n_new)
-    amount_sorted = amount[order]
-    for w in params.customer_windows_days:
+    customer_windows = params.customer_windows_days if "customer" in groups else ()
+    terminal_windows = params.terminal_windows_days if "terminal" in groups else ()
+    if customer_windows:
+        order, key = _group_keys(_groups(frames, c.customer_id), seconds, ids)
+        rows, destination = _output_rows(order, n, n_new)
+        amount_sorted = amount[order]
+    for w in customer_windows:
         start, end = _window_bounds(key, rows, w * _SECONDS_PER_DAY, None)
         count = (end - start).astype(np.int64)
         total = _window_sums(amount_sorted, start, end)
@@ -285,11 +298,12 @@ def compute_features(
         features[f"customer_mean_amount_{w}d"] = scatter(mean, destination)
         features[f"customer_amount_ratio_{w}d"] = scatter(ratio, destination)
 
-    order, key = _group_keys(_groups(frames, c.terminal_id), seconds, ids)
-    rows, destination = _output_rows(order, n, n_new)
-    label_sorted = label[order]
+    if terminal_windows:
+        order, key = _group_keys(_groups(frames, c.terminal_id), seconds, ids)
+        rows, destination = _output_rows(order, n, n_new)
+        label_sorted = label[order]
     delay = params.terminal_label_delay_days * _SECONDS_PER_DAY
-    for w in params.terminal_windows_days:
+    for w in terminal_windows:
         start, end = _window_bounds(key, rows, delay + w * _SECONDS_PER_DAY, delay)
         count = (end - start).astype(np.int64)
         frauds = _window_sums(label_sorted, start, end)

@@ -29,7 +29,7 @@ from typing import Any
 
 from fraud_kedro.api.errors import ApiError
 from fraud_kedro.api.service import ScoreResult, ScoringService
-from fraud_kedro.api.state_store import DuplicateTransactionError
+from fraud_kedro.store import DuplicateTransactionError
 from fraud_kedro.api.validation import (
     Label,
     Transaction,

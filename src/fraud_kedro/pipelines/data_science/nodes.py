@@ -12,6 +12,7 @@ import pandas as pd
 from sklearn.metrics import average_precision_score
 
 from fraud_kedro.creditcard import split_feature_params
+from fraud_kedro.distributed.tuning import sampler_seed, storage_url
 from fraud_kedro.features import FeatureParams
 from fraud_kedro.models import build_estimator, calibrate, limit_threads, suggest_params
 from fraud_kedro.split import (
@@ -143,9 +144,9 @@ def tune_models(
         study = optuna.create_study(
             study_name=f"{tuning['study_prefix']}-{kind}",
             direction="maximize",
-            sampler=optuna.samplers.TPESampler(seed=seed),
+            sampler=optuna.samplers.TPESampler(seed=sampler_seed(seed, tuning)),
             pruner=optuna.pruners.MedianPruner(n_startup_trials=3, n_warmup_steps=1),
-            storage=tuning.get("storage"),
+            storage=storage_url(tuning.get("storage")),
             load_if_exists=True,
         )
         started = time.perf_counter()
