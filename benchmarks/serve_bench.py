@@ -46,8 +46,8 @@ import pandas as pd
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
-from fraud_kedro.api.state_store import seed_history  # noqa: E402
 from fraud_kedro.features import FeatureParams, compute_features  # noqa: E402
+from fraud_kedro.store import seed_history  # noqa: E402
 
 logger = logging.getLogger("serve_bench")
 ID_OFFSET = 900_000_000_000
