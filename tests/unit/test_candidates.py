@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from threadpoolctl import threadpool_limits
 from sklearn.base import clone
 from sklearn.datasets import make_classification
 from sklearn.metrics import roc_auc_score
+from threadpoolctl import threadpool_limits
 
 from fraud_kedro.models import EARLY_STOPPING, build_estimator, calibrate
 from fraud_kedro.selection import choose_candidate, fit_on_fold, single_row_ms, with_tuned_trees

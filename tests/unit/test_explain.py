@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from threadpoolctl import threadpool_limits
 from sklearn.datasets import make_classification
+from threadpoolctl import threadpool_limits
 
 from fraud_kedro.explain import FEATURE_DESCRIPTIONS, contributions, describe, reasons
 from fraud_kedro.features import FeatureParams, feature_names

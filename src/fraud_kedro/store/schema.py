@@ -54,7 +54,8 @@ CREATE TABLE IF NOT EXISTS prediction_log (
     is_fraud_predicted INTEGER NOT NULL,
     model_name TEXT NOT NULL,
     model_version TEXT NOT NULL,
-    scored_at TEXT NOT NULL
+    scored_at TEXT NOT NULL,
+    reasons TEXT  -- JSON list of the score's reasons (POST /score?explain=true), else NULL
 );
 CREATE INDEX IF NOT EXISTS ix_prediction_log_tx ON prediction_log (transaction_id);
 CREATE TABLE IF NOT EXISTS label_log (
@@ -69,6 +70,24 @@ _LOG_COLUMNS = (
     "transaction_id, timestamp, customer_id, terminal_id, amount, features, fraud_probability, "
     "is_fraud_predicted, model_name, model_version, scored_at"
 )
+
+
+def add_reasons_column(conn: sqlite3.Connection) -> bool:
+    """Add the nullable ``prediction_log.reasons`` (JSON) to a database made before it existed.
+
+    Returns:
+        Whether the column was added (False when it exists; another worker may have added it).
+    """
+    columns = {row[1] for row in conn.execute("PRAGMA table_info(prediction_log)")}
+    if not columns or "reasons" in columns:
+        return False
+    try:
+        conn.execute("ALTER TABLE prediction_log ADD COLUMN reasons TEXT")
+    except sqlite3.OperationalError as exc:  # added meanwhile by another worker
+        if "duplicate column" not in str(exc):
+            raise
+        return False
+    return True
 
 
 def _legacy_state(conn: sqlite3.Connection) -> tuple[bool, bool]:

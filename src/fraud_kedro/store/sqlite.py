@@ -23,7 +23,7 @@ import numpy as np
 
 from fraud_kedro.features import HistoryWindow
 from fraud_kedro.store.interface import TABLES
-from fraud_kedro.store.schema import SQLITE_SCHEMA, upgrade_legacy_sqlite
+from fraud_kedro.store.schema import SQLITE_SCHEMA, add_reasons_column, upgrade_legacy_sqlite
 from fraud_kedro.store.types import (
     DuplicateTransactionError,
     History,
@@ -43,7 +43,7 @@ _FEED_COLUMNS = "seq, transaction_id, ts_us, customer_id, terminal_id, amount, i
 _LOG_INSERT = (
     "INSERT INTO prediction_log (role, transaction_id, timestamp, customer_id, terminal_id, "
     "amount, features, fraud_probability, is_fraud_predicted, model_name, model_version, "
-    "scored_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    "scored_at, reasons) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
 
 
@@ -78,6 +78,7 @@ class SqliteStateStore:
             conn = self._conn()
             conn.executescript(SQLITE_SCHEMA)
             upgrade_legacy_sqlite(conn)
+            add_reasons_column(conn)
         except (sqlite3.Error, OSError) as exc:
             self._reset()
             raise StateStoreError(f"state store {self.path} cannot be opened: {exc}") from exc
@@ -431,6 +432,7 @@ class SqliteStateStore:
         model: ModelRef,
         scored_at: str,
         role: Role,
+        reasons: Sequence[Any] | None = None,
     ) -> list[tuple]:
         blob = np.ascontiguousarray(features, dtype="<f8")
         return [
@@ -447,6 +449,7 @@ class SqliteStateStore:
                 model.name,
                 model.version,
                 scored_at,
+                json.dumps(reasons[i]) if reasons is not None else None,
             )
             for i, tx in enumerate(rows)
         ]
@@ -459,6 +462,7 @@ class SqliteStateStore:
         decisions: np.ndarray,
         model: ModelRef,
         scored_at: datetime,
+        reasons: Sequence[Any] | None = None,
     ) -> None:
         """Add scored transactions to the history and their predictions to the log, atomically.
 
@@ -469,6 +473,7 @@ class SqliteStateStore:
             decisions: Decisions at the model's threshold.
             model: The model.
             scored_at: When they were scored (naive UTC).
+            reasons: Each score's reasons (``explain=true``), logged as JSON; None = NULL.
 
         Raises:
             DuplicateTransactionError: An id is already in the history (nothing written).
@@ -480,7 +485,7 @@ class SqliteStateStore:
             for tx in rows
         ]
         log_rows = self._log_rows(
-            rows, features, probabilities, decisions, model, now, "champion"
+            rows, features, probabilities, decisions, model, now, "champion", reasons
         )
 
         def write(conn: sqlite3.Connection) -> None:
