@@ -44,6 +44,8 @@ ESTIMATORS = {
 }
 # candidates whose fit takes a validation fold and stops early (``best_iteration_``)
 EARLY_STOPPING = frozenset({"lightgbm", "xgboost"})
+# candidates whose fit does not depend on the seed (their seed spread is 0 without refitting)
+DETERMINISTIC = frozenset({"logistic_regression"})
 
 
 def limit_threads(n_threads: int | None) -> threadpool_limits:
