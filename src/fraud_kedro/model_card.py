@@ -102,7 +102,7 @@ def render_model_card(
         "",
         _table(candidate_comparison, [
             "model", "validation_average_precision", "validation_ap_seed_std",
-            "predict_ms_one_row", "test_average_precision", "test_roc_auc",
+            "predict_ms_one_row", "explain_ms_one_row", "test_average_precision", "test_roc_auc",
             "test_card_precision_at_100"]),
         "",
         "## Test-window metrics",

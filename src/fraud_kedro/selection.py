@@ -60,14 +60,19 @@ def with_tuned_trees(kind: str, params: dict[str, Any], trees: Sequence[int | No
     return {**params, "n_estimators": max(1, round(float(np.mean(kept))))}
 
 
-def single_row_ms(model: Any, row: np.ndarray, repeats: int = 200) -> float:
-    """Median wall time (ms) of ``predict_proba`` on one row, as the service calls it."""
+def single_row_ms(model: Any, row: np.ndarray, repeats: int = 200,
+                  method: str = "predict_proba") -> float:
+    """Median wall time (ms) of ``predict_proba`` on one row, as the service calls it; with
+    ``method="contributions"``, of its reasons (:func:`fraud_kedro.explain.contributions`)."""
+    from fraud_kedro.explain import contributions
+
     row = np.asarray(row, dtype=np.float64).reshape(1, -1)
-    model.predict_proba(row)  # warm-up (lazy initialisation in some libraries)
+    call = model.predict_proba if method == "predict_proba" else (lambda r: contributions(model, r))
+    call(row)  # warm-up (lazy initialisation in some libraries)
     times = []
     for _ in range(repeats):
         started = time.perf_counter()
-        model.predict_proba(row)
+        call(row)
         times.append(time.perf_counter() - started)
     return float(np.median(times) * 1e3)
 

@@ -216,12 +216,15 @@ def _seed_spread(
                 model, score, _ = fit_on_fold(kind, params, seed + s, X, y, fold, None)
                 fold_scores.append(score)
             means.append(float(np.mean(fold_scores)))
-        predict_ms = single_row_ms(model, X[fold_data[-1][1][:1]])
+        row = X[fold_data[-1][1][:1]]
+        predict_ms = single_row_ms(model, row)
+        explain_ms = single_row_ms(model, row, method="contributions", repeats=50)
     return {
         "validation_average_precision": float(np.mean(means)),
         "validation_ap_std": float(np.std(means)),
         "validation_ap_by_seed": means,
         "predict_ms": predict_ms,
+        "explain_ms": explain_ms,
     }
 
 

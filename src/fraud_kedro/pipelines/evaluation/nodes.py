@@ -134,6 +134,7 @@ def candidate_report(
             "validation_average_precision": tuned["validation_average_precision"],
             "validation_ap_seed_std": tuned.get("validation_ap_std", float("nan")),
             "predict_ms_one_row": tuned.get("predict_ms", float("nan")),
+            "explain_ms_one_row": tuned.get("explain_ms", float("nan")),
             "test_roc_auc": m["test_roc_auc"],
             "test_average_precision": m["test_average_precision"],
             f"test_card_precision_at_{k}": card_precision_at_k(
