@@ -113,8 +113,8 @@ def main() -> None:
         groups = () if group == "none" else EXTRA_GROUPS if group == "all" else (group,)
         started = time.perf_counter()
         results[group] = evaluate(transactions, params, groups, kind, best, args.seeds)
-        logger.info("%s: %s (%.0f s)", group, {k: round(v, 4) for k, v in results[group].items()},
-                    time.perf_counter() - started)
+        print(f"{group}: {json.dumps(results[group])} ({time.perf_counter() - started:.0f} s)",  # noqa: T201
+              flush=True)
     base = results.get("none", {}).get("val_ap")
     print(f"\n{kind}, seeds {args.seeds}\n")  # noqa: T201
     print("| feature group | features | validation AP | gain vs none | test AP | ROC AUC | "  # noqa: T201
