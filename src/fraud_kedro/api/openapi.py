@@ -101,8 +101,32 @@ def build_spec(config: ServingConfig) -> dict[str, Any]:
                             "transaction_id": {"type": "integer", "format": "int64"},
                             "fraud_probability": {"type": "number", "minimum": 0, "maximum": 1},
                             "is_fraud_predicted": {"type": "boolean"},
+                            "reasons": {
+                                "type": "array",
+                                "description": "only with explain=true: the top contributions "
+                                "to the score's log-odds, largest |contribution| first",
+                                "items": _ref("Reason"),
+                            },
                         },
                     },
+                },
+            },
+        },
+        "Reason": {
+            "type": "object",
+            "required": ["feature", "description", "value", "contribution"],
+            "properties": {
+                "feature": {"type": "string", "description": "model feature name"},
+                "description": {
+                    "type": "string",
+                    "description": "plain language, e.g. \"amount is 6.1x this card's 30-day mean\"",
+                },
+                "value": {"type": "number", "description": "the feature's value"},
+                "contribution": {
+                    "type": "number",
+                    "description": "change of the fraud log-odds (positive: towards fraud); "
+                    "exact TreeSHAP for LightGBM/XGBoost, scaled by the Platt calibration; "
+                    "with the base value they add up to logit(fraud_probability)",
                 },
             },
         },
@@ -175,6 +199,16 @@ def build_spec(config: ServingConfig) -> dict[str, Any]:
                 "summary": "Score one transaction or a batch",
                 "operationId": "score",
                 "security": secured,
+                "parameters": [
+                    {
+                        "name": "explain",
+                        "in": "query",
+                        "required": False,
+                        "description": "true: each result also has its reasons (logged with "
+                        "the score); costs < 2 ms a request (docs/serving.md)",
+                        "schema": {"type": "boolean", "default": False},
+                    }
+                ],
                 "requestBody": {
                     "required": True,
                     "content": {
