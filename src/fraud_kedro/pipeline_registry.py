@@ -33,6 +33,8 @@ def _batch_scoring() -> Pipeline:
             )
         ],
         tags=["batch_scoring"],
+        namespace="batch_scoring",
+        prefix_datasets_with_namespace=False,
     )
 
 
