@@ -7,7 +7,11 @@ import json
 from flask import Blueprint, Response, current_app, request
 
 from fraud_kedro.api.auth import require_api_key
-from fraud_kedro.api.validation import parse_json_body, validate_score_request
+from fraud_kedro.api.validation import (
+    parse_json_body,
+    validate_score_query,
+    validate_score_request,
+)
 
 bp = Blueprint("scoring", __name__)
 
@@ -17,6 +21,7 @@ bp = Blueprint("scoring", __name__)
 def score() -> Response:
     """Score transactions: validate the whole body, then features, model, log, answer."""
     state = current_app.extensions["fraud"]
+    validate_score_query(request.args)  # `.explain` asks for the reasons (schemas.ScoreResult)
     body = parse_json_body(request)
     transactions, _ = validate_score_request(
         body, state.config.max_batch, state.config.max_amount
