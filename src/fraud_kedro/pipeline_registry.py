@@ -34,6 +34,8 @@ def _batch_scoring() -> Pipeline:
             )
         ],
         tags=["batch_scoring"],
+        namespace="batch_scoring",
+        prefix_datasets_with_namespace=False,
     )
 
 

@@ -311,9 +311,9 @@ def create_app(config: ServingConfig | Mapping[str, Any] | None = None) -> Flask
         logger.warning("FRAUD_API_KEYS is not set: /score and /feedback need no API key")
     app.extensions["fraud"] = state
 
-    from fraud_kedro.api import admin, feedback, health, openapi, scoring, ui
+    from fraud_kedro.api import admin, console, docs, feedback, health, openapi, scoring, ui
 
-    for module in (scoring, feedback, health, admin, openapi, ui):
+    for module in (scoring, feedback, health, admin, openapi, ui, docs, console):
         app.register_blueprint(module.bp)
     register_error_handlers(app)
 
