@@ -79,6 +79,8 @@ def test_a_pre_role_file_is_folded_into_one_log(tmp_path):
     assert len(read_prediction_log(db)) == 1 and len(read_prediction_log(db, shadow=True)) == 1
     tables = {r[0] for r in sqlite3.connect(db).execute("SELECT name FROM sqlite_master")}
     assert "shadow_prediction_log" not in tables
+    columns = {r[1] for r in sqlite3.connect(db).execute("PRAGMA table_info(prediction_log)")}
+    assert {"role", "reasons"} <= columns  # the later revisions' columns too
 
 
 def test_prune_deletes_old_history_and_only_on_request_old_logs(tmp_path):

@@ -105,7 +105,11 @@ def fold_legacy_sqlite(query: Callable[[str], list]) -> bool:
             f"SELECT 'shadow', {_LOG_COLUMNS} FROM shadow_prediction_log ORDER BY log_id"
         )
         query("DROP TABLE shadow_prediction_log")
-    return no_role or shadow
+    columns = {row[1] for row in query("PRAGMA table_info(prediction_log)")}
+    no_reasons = bool(columns) and "reasons" not in columns  # a file older than revision 0002
+    if no_reasons:
+        query("ALTER TABLE prediction_log ADD COLUMN reasons TEXT")
+    return no_role or shadow or no_reasons
 
 
 # PostgreSQL: ids as TEXT holding str(canonical key) (keys.canonical_id reads them back); the

@@ -16,8 +16,10 @@ depends_on = None
 
 
 def upgrade() -> None:
-    """Add the nullable column."""
-    op.add_column("prediction_log", sa.Column("reasons", sa.Text(), nullable=True))
+    """Add the nullable column (0001 creates today's tables, so it may be there already)."""
+    columns = {c["name"] for c in sa.inspect(op.get_bind()).get_columns("prediction_log")}
+    if "reasons" not in columns:
+        op.add_column("prediction_log", sa.Column("reasons", sa.Text(), nullable=True))
 
 
 def downgrade() -> None:
