@@ -33,7 +33,7 @@ class StubService:
         self.fail = fail
         self.lock = threading.Lock()
 
-    def score(self, transactions, replay=True):
+    def score(self, transactions, replay=True, explain=False):
         ids = [t.transaction_id for t in transactions]
         with self.lock:
             self.calls.append(ids)
