@@ -16,10 +16,10 @@ from kedro.pipeline import Node, Pipeline, pipeline
 from kedro_mlflow.pipeline import pipeline_ml_factory
 
 from fraud_kedro import job_options
+from fraud_kedro.contract import MODEL_NAME
 from fraud_kedro.distributed import cluster as dask_cluster
 from fraud_kedro.pipelines.evaluation.nodes import score_table
 
-MODEL_NAME = "fraud_detector"
 USER_DATA = (Path("data/01_raw/transactions.parquet"), Path("data/01_raw/transactions.csv"))
 
 
@@ -34,6 +34,8 @@ def _batch_scoring() -> Pipeline:
             )
         ],
         tags=["batch_scoring"],
+        namespace="batch_scoring",
+        prefix_datasets_with_namespace=False,
     )
 
 
