@@ -11,7 +11,7 @@ export NML_DISABLE_USAGE_LOGGING := 1
 export MLFLOW_DISABLE_TELEMETRY := true
 export MPLBACKEND := Agg
 
-.PHONY: install run test lint serve viz lock demo bench clean docker dags stream demo-stream
+.PHONY: install run test test-fast lint serve viz lock demo bench clean docker dags stream demo-stream
 
 $(BIN)/.installed: requirements-dev.lock pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -28,6 +28,9 @@ run: install  ## the main job: simulate (or use your data), features, tune, trai
 test: install  ## the whole test suite
 	$(BIN)/ruff check .
 	$(BIN)/python -m pytest
+
+test-fast: install  ## the quick loop: every test not marked slow (no whole pipelines, no real servers)
+	$(BIN)/python -m pytest -m "not slow" -x -q
 
 lint: install
 	$(BIN)/ruff check .

@@ -57,8 +57,8 @@ def _entry_ms(entry_id: bytes | str) -> int:
 def _seed(state: str, params_source: Path) -> None:
     import yaml
 
-    from fraud_kedro.api.state_store import seed_history
     from fraud_kedro.features import FeatureParams
+    from fraud_kedro.store import seed_history
 
     features = yaml.safe_load((ROOT / "conf/base/parameters_data_processing.yml").read_text())["features"]
     frame = pd.read_parquet(params_source)

@@ -15,6 +15,7 @@ the batch path is vectorised and the online path costs microseconds.
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -317,3 +318,44 @@ def compute_features(
             else column.array
         )
     return pd.DataFrame({**keys, **features}, index=index)
+
+
+_US_PER_S = 1_000_000
+
+
+@dataclass(frozen=True)
+class HistoryWindow:
+    """Which history rows a batch of new transactions needs, in microseconds since the epoch.
+
+    Customer rows with ``customer_from <= ts < customer_to`` and terminal rows with
+    ``terminal_from <= ts < terminal_to``: the windows of :func:`compute_features` (terminal rows
+    only once older than the label delay). The operational store answers look-ups by this window.
+    """
+
+    customer_from: int
+    customer_to: int
+    terminal_from: int
+    terminal_to: int
+
+    @classmethod
+    def for_batch(cls, ts_us: Sequence[int], params: FeatureParams) -> HistoryWindow:
+        """The window covering every transaction of a batch.
+
+        Args:
+            ts_us: The batch's timestamps (microseconds).
+            params: The feature parameters of the model (window lengths, label delay).
+
+        Returns:
+            The window: wide enough for every window of :func:`compute_features`.
+        """
+        first_s = min(ts_us) // _US_PER_S
+        last_s = max(ts_us) // _US_PER_S
+        delay = params.terminal_label_delay_days * _SECONDS_PER_DAY
+        customer_back = max(params.customer_windows_days, default=0) * _SECONDS_PER_DAY
+        terminal_back = delay + max(params.terminal_windows_days, default=0) * _SECONDS_PER_DAY
+        return cls(
+            customer_from=(first_s - customer_back) * _US_PER_S,
+            customer_to=(last_s + 1) * _US_PER_S,
+            terminal_from=(first_s - terminal_back) * _US_PER_S,
+            terminal_to=(last_s - delay + 1) * _US_PER_S,
+        )

@@ -13,8 +13,8 @@ from test_scoring import as_body
 from fraud_kedro.api import create_app, read_prediction_log
 from fraud_kedro.api.errors import ApiError
 from fraud_kedro.api.service import Coalescer, ScoreResult
-from fraud_kedro.api.state_store import DuplicateTransactionError
 from fraud_kedro.api.validation import validate_score_request
+from fraud_kedro.store import DuplicateTransactionError
 
 
 def _txs(*ids: int):

@@ -10,9 +10,9 @@ from test_scoring import as_body
 
 from fraud_kedro.api import create_app, read_prediction_log
 from fraud_kedro.api.history_cache import HistoryCache
-from fraud_kedro.api.state_store import HistoryWindow, ModelRef, open_store
 from fraud_kedro.api.validation import Label, validate_score_request
 from fraud_kedro.features import FeatureParams
+from fraud_kedro.store import HistoryWindow, ModelRef, open_store
 
 PARAMS = FeatureParams()
 MODEL = ModelRef("m", "1", "models:/m/1", ("amount",), ("float64",))

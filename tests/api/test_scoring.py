@@ -11,8 +11,8 @@ import pytest
 from conftest import make_config
 
 from fraud_kedro.api import create_app, read_label_log, read_prediction_log
-from fraud_kedro.api.state_store import open_store
 from fraud_kedro.features import FeatureParams, feature_names
+from fraud_kedro.store import open_store
 
 
 def as_body(row) -> dict:

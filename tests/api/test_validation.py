@@ -8,7 +8,7 @@ import pytest
 from conftest import make_config
 
 from fraud_kedro.api import create_app
-from fraud_kedro.api.state_store import open_store
+from fraud_kedro.store import open_store
 
 TX = {
     "transaction_id": 9_000_000_001,

@@ -23,6 +23,11 @@ GLOBAL_KEYS = {"stages", "variables", "workflow", "default", "include", "image",
 GLOBAL_KEYS |= {"before_script", "after_script"}
 SECRETS = {"MLFLOW_TRACKING_URI", "FRAUD_API_KEYS", "REGISTRY_PASSWORD", "CI_REGISTRY_PASSWORD"}
 GITLAB_CI_LOCAL = "gitlab-ci-local@4.70.1"  # the last release that runs on Node 20
+# gitlab-ci-local derives the branch from git: on a feature branch or a detached HEAD the workflow
+# rules would create no job. The tests pin the pipeline to "a push to the default branch" themselves,
+# so they pass on any branch (later --variable options of a test override these).
+BRANCH_VARIABLES = {"CI_COMMIT_BRANCH": "main", "CI_COMMIT_REF_NAME": "main", "CI_DEFAULT_BRANCH": "main"}
+PINNED = [arg for name, value in BRANCH_VARIABLES.items() for arg in ("--variable", f"{name}={value}")]
 METRIC_LINE = re.compile(r"^[a-zA-Z_:][a-zA-Z0-9_:]* -?[0-9.]+(e[-+]?[0-9]+)?$")
 
 
@@ -205,7 +210,17 @@ def gitlab_ci_local(tmp_path_factory: pytest.TempPathFactory):
 
     def run(*args: str) -> subprocess.CompletedProcess:
         return subprocess.run(  # noqa: S603 - fixed command
-            [npx, "--yes", GITLAB_CI_LOCAL, "--state-dir", state, *args],
+            [
+                npx,
+                "--yes",
+                GITLAB_CI_LOCAL,
+                "--state-dir",
+                state,
+                *PINNED,
+                *args,
+                "--ignore-predefined-vars",
+                ",".join([*BRANCH_VARIABLES, "CI_PIPELINE_SOURCE"]),
+            ],
             cwd=ROOT,
             capture_output=True,
             text=True,
@@ -224,7 +239,7 @@ def active_jobs(run, source: str, *variables: str) -> dict[str, str]:
     args = ["--list-csv", "--variable", f"CI_PIPELINE_SOURCE={source}"]
     for variable in variables:
         args += ["--variable", variable]
-    proc = run(*args, "--ignore-predefined-vars", "CI_PIPELINE_SOURCE")
+    proc = run(*args)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     rows = list(csv.DictReader(proc.stdout[proc.stdout.index("name;") :].splitlines(), delimiter=";"))
     return {row["name"]: row["stage"] for row in rows}

@@ -132,27 +132,22 @@ def test_build_analysis_table_masks_labels_younger_than_the_delay(prepared):
 def test_build_analysis_table_from_the_service_log(
     production_predictions, feature_spec, decision_threshold
 ):
-    class FakeLog:
-        def predictions(self) -> pd.DataFrame:
-            log = production_predictions.drop(columns="is_fraud")
-            return log.assign(model_version="7", scored_at=log["timestamp"])
+    from fraud_kedro.io.service_log import ServiceLogData
 
-        def shadow_predictions(self) -> pd.DataFrame:
-            return self.predictions().iloc[0:0]
-
-        def labels(self) -> pd.DataFrame:
-            frauds = production_predictions[production_predictions["is_fraud"] == 1]
-            return pd.DataFrame(
-                {
-                    "transaction_id": frauds["transaction_id"],
-                    "is_fraud": 1,
-                    "received_at": frauds["timestamp"] + pd.Timedelta(days=1),
-                }
-            )
-
+    log = production_predictions.drop(columns="is_fraud")
+    log = log.assign(model_version="7", scored_at=log["timestamp"])
+    frauds = production_predictions[production_predictions["is_fraud"] == 1]
+    labels = pd.DataFrame(
+        {
+            "transaction_id": frauds["transaction_id"],
+            "is_fraud": 1,
+            "received_at": frauds["timestamp"] + pd.Timedelta(days=1),
+        }
+    )
+    served = ServiceLogData("test", True, log, log.iloc[0:0], labels)
     as_of = str(production_predictions["timestamp"].max())
     params = {"source": "service_log", "label_delay_days": 2, "as_of": as_of}
-    table = n.build_analysis_table(None, FakeLog(), feature_spec, decision_threshold, params)
+    table = n.build_analysis_table(None, served, feature_spec, decision_threshold, params)
     batch = n.build_analysis_table(
         production_predictions, None, feature_spec, decision_threshold,
         {"label_delay_days": 2, "as_of": as_of},
@@ -162,6 +157,9 @@ def test_build_analysis_table_from_the_service_log(
     np.testing.assert_array_equal(table["is_fraud"].fillna(-1), batch["is_fraud"].fillna(-1))
     with pytest.raises(ValueError, match="no service log"):
         n.build_analysis_table(None, None, feature_spec, decision_threshold, params)
+    with pytest.raises(ValueError, match="no service log at nowhere"):
+        unavailable = ServiceLogData("nowhere", available=False)
+        n.build_analysis_table(None, unavailable, feature_spec, decision_threshold, params)
 
 
 def test_plan_chunks(prepared):
@@ -336,8 +334,8 @@ def test_service_log_source_reads_the_real_state_store(tmp_path, feature_spec, d
     from datetime import datetime
     from types import SimpleNamespace
 
-    from fraud_kedro.api.state_store import ModelRef, open_store
-    from fraud_kedro.monitoring.datasets import ServiceLogDataset
+    from fraud_kedro.io.service_log import ServiceLogDataset
+    from fraud_kedro.store import ModelRef, open_store
 
     data = make_predictions(400, seed=9, start="2024-03-01", challenger=True)
     features = feature_spec["features"]
@@ -373,7 +371,7 @@ def test_service_log_source_reads_the_real_state_store(tmp_path, feature_spec, d
     )
     store.close()
 
-    log = ServiceLogDataset(db_path=str(db)).load()
+    log = ServiceLogDataset(url=f"sqlite:///{db}").load()
     params = {"source": "service_log", "label_delay_days": 7}
     table = n.build_analysis_table(None, log, feature_spec, decision_threshold, params)
     assert len(table) == 400 and table["label_available"].all()  # scored 18 days before as_of

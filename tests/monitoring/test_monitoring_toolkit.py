@@ -11,10 +11,10 @@ import pytest
 import yaml
 from sklearn.metrics import average_precision_score, roc_auc_score
 
+from fraud_kedro.io.service_log import ServiceLogDataset
 from fraud_kedro.monitoring import alerts
 from fraud_kedro.monitoring.chunking import chunk_bounds, chunk_table, plan_chunk_size
 from fraud_kedro.monitoring.config import MonitoringParams
-from fraud_kedro.monitoring.datasets import ServiceLog, ServiceLogDataset
 from fraud_kedro.monitoring.metrics import (
     bootstrap_std,
     calibration_summary,
@@ -320,31 +320,18 @@ def test_join_service_log_can_leave_unreported_rows_unlabelled():
     assert out["label_available"].tolist() == [False, True]
 
 
-def test_service_log_dataset_is_lazy_and_read_only(tmp_path, monkeypatch):
-    dataset = ServiceLogDataset(db_path=str(tmp_path / "missing.db"))
-    handle = dataset.load()  # nothing is read
-    assert isinstance(handle, ServiceLog) and not handle.exists() and not dataset.exists()
-    with pytest.raises(Exception, match="does not exist"):
-        handle.predictions()
+def test_service_log_dataset_without_a_store_reads_nothing_and_is_read_only(tmp_path):
+    dataset = ServiceLogDataset(url=str(tmp_path / "missing.db"))
+    data = dataset.load()  # a SQLite file that is not there: unavailable, nothing created
+    assert not data.available and not dataset.exists()
+    assert not (tmp_path / "missing.db").exists()
     with pytest.raises(Exception, match="read-only"):
         dataset.save(pd.DataFrame())
 
-    from fraud_kedro.api import state_store
 
-    db = tmp_path / "state.db"
-    db.write_bytes(b"")
-    calls = []
-    monkeypatch.setattr(
-        state_store,
-        "read_prediction_log",
-        lambda path, shadow=False: calls.append(shadow) or _scores(),
-    )
-    monkeypatch.setattr(
-        state_store, "read_label_log", lambda path: calls.append("labels") or _scores()
-    )
-    handle = ServiceLogDataset(db_path=str(db)).load()
-    handle.predictions(), handle.shadow_predictions(), handle.labels()
-    assert calls == [False, True, "labels"]
+def test_service_log_dataset_hides_the_password(tmp_path):
+    dataset = ServiceLogDataset(url="postgresql://fraud:s3cret@127.0.0.1:1/db")
+    assert "s3cret" not in str(dataset._describe()) and "***" in str(dataset._describe())
 
 
 # ---- alerts -------------------------------------------------------------------------------------

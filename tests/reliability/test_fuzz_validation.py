@@ -328,7 +328,7 @@ def test_valid_labels_are_accepted(labels: list[dict]) -> None:
 class _Observer:
     """Sees every commit to the state store (``PRAGMA data_version`` of its own connection)."""
 
-    TABLES = ("transactions", "prediction_log", "label_log", "shadow_prediction_log", "model_versions")
+    TABLES = ("transactions", "prediction_log", "label_log", "model_versions")
 
     def __init__(self, db: Path) -> None:
         self.conn = sqlite3.connect(db, isolation_level=None)

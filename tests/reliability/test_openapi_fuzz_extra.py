@@ -35,7 +35,7 @@ DOCUMENTED_RULES = (
     # docs/serving.md: ids are integers or non-blank strings ("\x1f" is blank to str.strip)
     ("_id", "must be a non-blank string"),
 )
-TABLES = ("transactions", "prediction_log", "label_log", "shadow_prediction_log", "model_versions")
+TABLES = ("transactions", "prediction_log", "label_log", "model_versions")
 
 
 def _state(conn: sqlite3.Connection) -> tuple:

@@ -25,8 +25,8 @@ from fraud_kedro.api.history_cache import HistoryCache
 from fraud_kedro.api.metrics import Metrics, get_metrics
 from fraud_kedro.api.model_loader import LoadedModel, ModelHolder, ModelWatcher
 from fraud_kedro.api.service import Coalescer, ScoringService
-from fraud_kedro.api.state_store import (
-    SqliteStateStore,
+from fraud_kedro.features import FeatureParams
+from fraud_kedro.store import (
     StateStore,
     StateStoreError,
     open_store,
@@ -34,7 +34,6 @@ from fraud_kedro.api.state_store import (
     read_prediction_log,
     seed_history,
 )
-from fraud_kedro.features import FeatureParams
 
 __all__ = [
     "build_service_state",
@@ -84,7 +83,7 @@ class ServiceState:
             StateStoreError: While the store cannot be opened.
         """
         store = self.get_store()
-        if self.config.history_cache_rows <= 0 or not isinstance(store, SqliteStateStore):
+        if self.config.history_cache_rows <= 0:
             return store
         if self._history is None:
             days = max(
@@ -109,8 +108,8 @@ class ServiceState:
                 try:
                     self._store = open_store(
                         self.config.state_db,
-                        self.config.state_synchronous,
-                        self.config.state_busy_timeout_ms,
+                        synchronous=self.config.state_synchronous,
+                        busy_timeout_ms=self.config.state_busy_timeout_ms,
                     )
                     self._store_error = None
                 except StateStoreError as exc:
@@ -180,7 +179,7 @@ def _seed_if_empty(state: ServiceState) -> None:
         return
     try:
         store = state.get_store()
-        if not isinstance(store, SqliteStateStore) or store.is_seeded():
+        if store.is_seeded():
             return
         import pandas as pd
 

@@ -21,8 +21,8 @@ import pandas as pd
 import yaml
 
 from fraud_kedro.api.config import DEFAULT_SEED_PATH, ServingConfig
-from fraud_kedro.api.state_store import open_store, seed_history
 from fraud_kedro.features import FeatureParams
+from fraud_kedro.store import TABLES, open_store, seed_history
 
 logger = logging.getLogger("fraud_kedro.api")
 
@@ -75,13 +75,13 @@ def main(argv: list[str] | None = None) -> int:
     store = open_store(args.db)
     if args.command == "prune":
         try:
-            deleted = store.prune(args.keep_days)
+            deleted = store.prune(args.keep_days)["transactions"]
         finally:
             store.close()
         logger.info("%d history rows older than %d days deleted", deleted, args.keep_days)
         return 0
     try:
-        for table in ("transactions", "prediction_log", "shadow_prediction_log", "label_log"):
+        for table in TABLES:
             logger.info("%-22s %d rows", table, store.count(table))
         logger.info("seeded_at              %s", store.get_meta("seeded_at"))
     finally:

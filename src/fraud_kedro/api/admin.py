@@ -9,7 +9,7 @@ from flask import Blueprint, Response, current_app, jsonify
 from fraud_kedro.api.auth import require_admin_key
 from fraud_kedro.api.errors import ApiError
 from fraud_kedro.api.model_loader import announce_reload
-from fraud_kedro.api.state_store import StateStoreError
+from fraud_kedro.store import StateStoreError
 
 logger = logging.getLogger(__name__)
 bp = Blueprint("admin", __name__, url_prefix="/admin")

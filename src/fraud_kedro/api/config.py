@@ -13,8 +13,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from fraud_kedro.store.connect import DEFAULT_STATE_DB, state_url_from_env
+
 DEFAULT_MODEL_URI = "models:/fraud_detector@champion"
-DEFAULT_STATE_DB = "data/07_model_output/serving_state.db"
 DEFAULT_SEED_PATH = "data/02_intermediate/validated_transactions.parquet"
 
 
@@ -70,7 +71,8 @@ class ServingConfig:
             means no authentication on the scoring endpoints.
         admin_keys: Keys for ``/admin/*`` (``FRAUD_ADMIN_KEYS``, defaults to the API keys); with
             no key configured the admin endpoints are refused.
-        state_db: SQLite file of the state store (``FRAUD_STATE_DB``).
+        state_db: The state store: ``FRAUD_STATE_URL`` (``sqlite:///PATH`` or
+            ``postgresql://...``), else ``FRAUD_STATE_DB`` (a SQLite path).
         state_synchronous: SQLite ``synchronous`` pragma (``FRAUD_STATE_SYNCHRONOUS``): FULL
             survives power loss, NORMAL (WAL) survives process crashes and is faster.
         state_busy_timeout_ms: How long a request waits for the SQLite write lock
@@ -140,7 +142,7 @@ class ServingConfig:
             tracking_uri=env.get("MLFLOW_TRACKING_URI") or None,
             api_keys=api_keys,
             admin_keys=admin_keys,
-            state_db=env.get("FRAUD_STATE_DB") or DEFAULT_STATE_DB,
+            state_db=state_url_from_env(env),
             state_synchronous=synchronous,
             state_busy_timeout_ms=_int(env, "FRAUD_STATE_BUSY_TIMEOUT_MS", 5000),
             seed_path=env.get("FRAUD_SEED_PATH", DEFAULT_SEED_PATH),

@@ -6,7 +6,7 @@ from flask import Blueprint, Response, current_app, jsonify
 
 from fraud_kedro.api.auth import require_api_key
 from fraud_kedro.api.metrics import render_metrics
-from fraud_kedro.api.state_store import StateStoreError
+from fraud_kedro.store import StateStoreError
 
 bp = Blueprint("health", __name__)
 

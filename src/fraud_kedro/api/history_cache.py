@@ -1,6 +1,6 @@
 """A per-worker, columnar copy of the recent transaction history.
 
-Reading a card's and a terminal's history from SQLite costs about 3 microseconds a row in Python
+Reading a card's and a terminal's history from the store costs about 3 microseconds a row in Python
 (a batch of 1,000 transactions needs tens of thousands of rows: most of its time). Each worker
 therefore keeps the recent history in numpy arrays and follows the state store's change feed: before
 every look-up it reads the rows added since its last look (by any worker, in commit order: the
@@ -22,12 +22,13 @@ from typing import Any
 
 import numpy as np
 
-from fraud_kedro.api.state_store import History, HistoryWindow, SqliteStateStore
+from fraud_kedro.features import HistoryWindow
+from fraud_kedro.store import History, StateStore
 
 logger = logging.getLogger(__name__)
 
 class HistoryCache:
-    """Columnar history of one worker, kept current from a :class:`SqliteStateStore`.
+    """Columnar history of one worker, kept current from the store's change feed.
 
     Args:
         store: The state store (source of truth and change feed).
@@ -35,7 +36,7 @@ class HistoryCache:
         max_rows: Row budget; beyond it the oldest rows are dropped and the horizon moves.
     """
 
-    def __init__(self, store: SqliteStateStore, keep_days: int, max_rows: int = 2_000_000) -> None:
+    def __init__(self, store: StateStore, keep_days: int, max_rows: int = 2_000_000) -> None:
         self.store = store
         self.keep_days = keep_days
         self.max_rows = max_rows
@@ -177,7 +178,7 @@ class HistoryCache:
     ) -> History:
         """Earlier transactions of these customers and terminals within ``window``.
 
-        Same answer as :meth:`SqliteStateStore.history` (a test checks it), from memory.
+        Same answer as :meth:`StateStore.history` (a test checks it), from memory.
 
         Raises:
             StateStoreError: On a database error while catching up.

@@ -28,8 +28,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from fraud_kedro.api.state_store import ModelRef, StateStore, StateStoreError
 from fraud_kedro.features import FeatureParams, compute_features
+from fraud_kedro.store import ModelRef, StateStore, StateStoreError
 
 logger = logging.getLogger(__name__)
 

@@ -11,7 +11,7 @@ For a request of n transactions the service
    only then answers: an acknowledged score is never lost.
 
 The optional shadow model scores a share of the same transactions after the answer is built; its
-predictions go to ``shadow_prediction_log`` and never to the client.
+predictions go to ``prediction_log`` with role ``shadow`` and never to the client.
 """
 
 from __future__ import annotations
@@ -29,15 +29,9 @@ import pandas as pd
 from fraud_kedro.api.errors import ApiError
 from fraud_kedro.api.metrics import Metrics
 from fraud_kedro.api.model_loader import LoadedModel, ModelHolder, ModelLoadError, check_predictions
-from fraud_kedro.api.state_store import (
-    DuplicateTransactionError,
-    History,
-    HistoryWindow,
-    StateStore,
-    StateStoreError,
-)
 from fraud_kedro.api.validation import Label, Transaction, utc_now
-from fraud_kedro.features import FeatureParams, compute_features
+from fraud_kedro.features import FeatureParams, HistoryWindow, compute_features
+from fraud_kedro.store import DuplicateTransactionError, History, StateStore, StateStoreError
 
 logger = logging.getLogger(__name__)
 

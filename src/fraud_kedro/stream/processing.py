@@ -29,7 +29,6 @@ from typing import Any
 
 from fraud_kedro.api.errors import ApiError
 from fraud_kedro.api.service import ScoreResult, ScoringService
-from fraud_kedro.api.state_store import DuplicateTransactionError
 from fraud_kedro.api.validation import (
     Label,
     Transaction,
@@ -38,6 +37,7 @@ from fraud_kedro.api.validation import (
     validate_feedback_request,
     validate_score_request,
 )
+from fraud_kedro.store import DuplicateTransactionError
 from fraud_kedro.stream.broker import Message, Record
 
 logger = logging.getLogger(__name__)

@@ -16,13 +16,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from fraud_kedro.io.service_log import ServiceLogData
 from fraud_kedro.monitoring import alerts as alerts_lib
 from fraud_kedro.monitoring import drift as drift_lib
 from fraud_kedro.monitoring import estimator as estimator_lib
 from fraud_kedro.monitoring import plots
 from fraud_kedro.monitoring.chunking import chunk_table, plan_chunk_size
 from fraud_kedro.monitoring.config import ColumnsParams, MonitoringParams
-from fraud_kedro.monitoring.datasets import ServiceLog
 from fraud_kedro.monitoring.metrics import calibration_summary, realized_metrics, reliability_table
 from fraud_kedro.monitoring.sources import join_service_log, label_batch, resolve_as_of
 
@@ -147,7 +147,7 @@ def prepare_reference(
 
 def build_analysis_table(
     production_predictions: pd.DataFrame | None,
-    service_log: ServiceLog | None,
+    service_log: ServiceLogData | None,
     feature_spec: dict,
     decision_threshold: dict,
     params: MonitoringParams,
@@ -156,7 +156,7 @@ def build_analysis_table(
 
     Args:
         production_predictions: Batch scores of the production period (``source: batch``).
-        service_log: Handle on the scoring service's logs (``source: service_log``).
+        service_log: The scoring service's logs, as loaded (``source: service_log``).
         feature_spec: ``{"features": [...]}``.
         decision_threshold: ``{"threshold": ...}``.
         params: Monitoring parameters (``source``, ``label_delay_days``, ``as_of``).
@@ -182,10 +182,15 @@ def build_analysis_table(
     else:
         if service_log is None:
             raise ValueError("monitoring.source is 'service_log' but no service log is configured")
-        shadow = service_log.shadow_predictions()
+        if not service_log.available:
+            raise ValueError(
+                f"monitoring.source is 'service_log' but there is no service log at "
+                f"{service_log.source} (FRAUD_STATE_URL / FRAUD_STATE_DB)"
+            )
+        shadow = service_log.shadow_predictions
         table = join_service_log(
-            service_log.predictions(),
-            service_log.labels(),
+            service_log.predictions,
+            service_log.labels,
             transaction_id=c.transaction_id,
             timestamp=c.timestamp,
             label=c.label,

@@ -1,23 +1,12 @@
-"""The serving state store: transaction history, prediction log and label log.
+"""The SQLite backend of the operational store: one file in WAL mode shared by processes and threads.
 
-All gunicorn workers share one embedded SQLite database in WAL mode (one writer at a time, readers
-never blocked). The service talks to it through :class:`StateStore` only, so a Redis or PostgreSQL
-implementation could replace :class:`SqliteStateStore` without touching the endpoints.
-
-Tables (documented in ``docs/serving.md``; the monitoring pipeline reads them through
-:func:`read_prediction_log` and :func:`read_label_log`):
-
-* ``transactions``: the history the online features are computed from (seeded from the training
-  data, then every scored transaction; ``is_fraud`` is filled by ``POST /feedback``).
-* ``prediction_log`` / ``shadow_prediction_log``: one row per scored transaction (champion /
-  shadow challenger), features stored as a float64 blob in the order of ``model_versions``.
-* ``label_log``: every label received.
-* ``model_versions``: the feature list of each model version seen; ``meta``: key/value settings.
+The embedded default (``sqlite:///PATH`` or ``FRAUD_STATE_DB``): the gunicorn workers of one
+machine share the file (one writer at a time, readers never blocked). Several machines or replicas
+need the PostgreSQL backend.
 """
 
 from __future__ import annotations
 
-import abc
 import fcntl
 import json
 import logging
@@ -26,250 +15,45 @@ import sqlite3
 import threading
 import time
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any
 
 import numpy as np
-import pandas as pd
 
-from fraud_kedro.features import FeatureParams
+from fraud_kedro.features import HistoryWindow
+from fraud_kedro.store.interface import TABLES
+from fraud_kedro.store.schema import SQLITE_SCHEMA, upgrade_legacy_sqlite
+from fraud_kedro.store.types import (
+    DuplicateTransactionError,
+    History,
+    LoggedPrediction,
+    ModelRef,
+    RawLog,
+    Role,
+    StateStoreError,
+    history_from_rows,
+)
 
 logger = logging.getLogger(__name__)
 
 _US_PER_S = 1_000_000
 _IN_CHUNK = 500
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
--- customer_id/terminal_id: canonical ids (validation.canonical_id), ints or text; no type
--- affinity, so that 17 stays an integer (and "A17" text)
--- seq: commit order (writers are serialised), which the workers' history caches follow
-CREATE TABLE IF NOT EXISTS transactions (
-    seq INTEGER PRIMARY KEY AUTOINCREMENT,
-    transaction_id INTEGER NOT NULL UNIQUE,
-    ts_us INTEGER NOT NULL,
-    customer_id NOT NULL,
-    terminal_id NOT NULL,
-    amount REAL NOT NULL,
-    is_fraud INTEGER,
-    source TEXT NOT NULL
-);
-CREATE INDEX IF NOT EXISTS ix_transactions_customer ON transactions (customer_id, ts_us);
-CREATE INDEX IF NOT EXISTS ix_transactions_terminal ON transactions (terminal_id, ts_us);
-CREATE TABLE IF NOT EXISTS model_versions (
-    model_name TEXT NOT NULL,
-    model_version TEXT NOT NULL,
-    model_uri TEXT NOT NULL,
-    features TEXT NOT NULL,
-    feature_dtypes TEXT NOT NULL,
-    first_seen TEXT NOT NULL,
-    PRIMARY KEY (model_name, model_version)
-);
--- the logs keep customer_id/terminal_id as sent (no type affinity: 17 stays 17, "17" stays "17")
-CREATE TABLE IF NOT EXISTS prediction_log (
-    log_id INTEGER PRIMARY KEY AUTOINCREMENT,
-    transaction_id INTEGER NOT NULL,
-    timestamp TEXT NOT NULL,
-    customer_id,
-    terminal_id,
-    amount REAL NOT NULL,
-    features BLOB NOT NULL,
-    fraud_probability REAL NOT NULL,
-    is_fraud_predicted INTEGER NOT NULL,
-    model_name TEXT NOT NULL,
-    model_version TEXT NOT NULL,
-    scored_at TEXT NOT NULL
-);
-CREATE INDEX IF NOT EXISTS ix_prediction_log_tx ON prediction_log (transaction_id);
-CREATE TABLE IF NOT EXISTS shadow_prediction_log (
-    log_id INTEGER PRIMARY KEY AUTOINCREMENT,
-    transaction_id INTEGER NOT NULL,
-    timestamp TEXT NOT NULL,
-    customer_id,
-    terminal_id,
-    amount REAL NOT NULL,
-    features BLOB NOT NULL,
-    fraud_probability REAL NOT NULL,
-    is_fraud_predicted INTEGER NOT NULL,
-    model_name TEXT NOT NULL,
-    model_version TEXT NOT NULL,
-    scored_at TEXT NOT NULL
-);
-CREATE TABLE IF NOT EXISTS label_log (
-    log_id INTEGER PRIMARY KEY AUTOINCREMENT,
-    transaction_id INTEGER NOT NULL,
-    is_fraud INTEGER NOT NULL,
-    received_at TEXT NOT NULL
-);
-"""
-_LOG_TABLES = {False: "prediction_log", True: "shadow_prediction_log"}
 _FEED_COLUMNS = "seq, transaction_id, ts_us, customer_id, terminal_id, amount, is_fraud"
+_LOG_INSERT = (
+    "INSERT INTO prediction_log (role, transaction_id, timestamp, customer_id, terminal_id, "
+    "amount, features, fraud_probability, is_fraud_predicted, model_name, model_version, "
+    "scored_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+)
 
 
-class StateStoreError(RuntimeError):
-    """The state store cannot be read or written (answered 503; the request is not acknowledged)."""
-
-
-class DuplicateTransactionError(Exception):
-    """Some transaction ids of a request are already in the history."""
-
-    def __init__(self, ids: Sequence[int]) -> None:
-        super().__init__(f"transaction ids already known: {list(ids)[:20]}")
-        self.ids = list(ids)
-
-
-class History(NamedTuple):
-    """History rows as columns (``is_fraud`` is NaN where no label is known)."""
-
-    transaction_id: np.ndarray
-    ts_us: np.ndarray
-    customer_key: np.ndarray  # int64, or object when some ids are text
-    terminal_key: np.ndarray
-    amount: np.ndarray
-    is_fraud: np.ndarray
-
-    def __len__(self) -> int:  # type: ignore[override]
-        """Number of rows."""
-        return len(self.transaction_id)
-
-
-@dataclass(frozen=True)
-class HistoryWindow:
-    """Which history rows a batch needs, in microseconds since the epoch.
-
-    Customer rows with ``customer_from <= ts < customer_to`` and terminal rows with
-    ``terminal_from <= ts < terminal_to``.
-    """
-
-    customer_from: int
-    customer_to: int
-    terminal_from: int
-    terminal_to: int
-
-    @classmethod
-    def for_batch(cls, ts_us: Sequence[int], params: FeatureParams) -> HistoryWindow:
-        """The window covering every transaction of a batch.
-
-        Args:
-            ts_us: The batch's timestamps (microseconds).
-            params: The feature parameters of the model (window lengths, label delay).
-
-        Returns:
-            The window: wide enough for every window of :func:`compute_features`.
-        """
-        first_s = min(ts_us) // _US_PER_S
-        last_s = max(ts_us) // _US_PER_S
-        day = 86_400
-        delay = params.terminal_label_delay_days * day
-        customer_back = max(params.customer_windows_days, default=0) * day
-        terminal_back = delay + max(params.terminal_windows_days, default=0) * day
-        return cls(
-            customer_from=(first_s - customer_back) * _US_PER_S,
-            customer_to=(last_s + 1) * _US_PER_S,
-            terminal_from=(first_s - terminal_back) * _US_PER_S,
-            terminal_to=(last_s - delay + 1) * _US_PER_S,
-        )
-
-
-@dataclass(frozen=True)
-class ModelRef:
-    """The model a prediction came from, with its ordered feature list."""
-
-    name: str
-    version: str
-    uri: str
-    features: tuple[str, ...]
-    feature_dtypes: tuple[str, ...]
-
-
-@dataclass(frozen=True)
-class LoggedPrediction:
-    """A prediction already in the log (for idempotent replays)."""
-
-    transaction_id: int
-    timestamp: str
-    customer_id: Any
-    terminal_id: Any
-    amount: float
-    fraud_probability: float
-    is_fraud_predicted: bool
-    model_name: str
-    model_version: str
-
-
-class StateStore(abc.ABC):
-    """What the service needs from a state store (SQLite here; Redis/PostgreSQL possible)."""
-
-    @abc.abstractmethod
-    def history(
-        self,
-        customer_keys: Iterable[int | str],
-        terminal_keys: Iterable[int | str],
-        window: HistoryWindow,
-    ) -> History:
-        """Earlier transactions of these customers and terminals within ``window``."""
-
-    @abc.abstractmethod
-    def record_scores(
-        self,
-        rows: Sequence[Any],
-        features: np.ndarray,
-        probabilities: np.ndarray,
-        decisions: np.ndarray,
-        model: ModelRef,
-        scored_at: datetime,
-    ) -> None:
-        """Atomically add transactions to the history and their predictions to the log.
-
-        Raises:
-            DuplicateTransactionError: An id is already in the history (nothing written).
-            StateStoreError: The store cannot be written (nothing written).
-        """
-
-    @abc.abstractmethod
-    def record_shadow_scores(
-        self,
-        rows: Sequence[Any],
-        features: np.ndarray,
-        probabilities: np.ndarray,
-        decisions: np.ndarray,
-        model: ModelRef,
-        scored_at: datetime,
-    ) -> None:
-        """Log the shadow model's predictions (never the history)."""
-
-    @abc.abstractmethod
-    def logged_predictions(self, ids: Sequence[int]) -> dict[int, LoggedPrediction]:
-        """The logged champion predictions of these ids."""
-
-    @abc.abstractmethod
-    def record_labels(self, labels: Sequence[Any], received_at: datetime) -> int:
-        """Log labels and attach them to the history; returns how many ids were known."""
-
-    @abc.abstractmethod
-    def check_writable(self) -> None:
-        """Raise :class:`StateStoreError` unless a write succeeds now."""
-
-    @abc.abstractmethod
-    def get_meta(self, key: str) -> str | None:
-        """A value of the key/value table."""
-
-    @abc.abstractmethod
-    def set_meta(self, key: str, value: str) -> None:
-        """Set a value of the key/value table."""
-
-    @abc.abstractmethod
-    def close(self) -> None:
-        """Release connections."""
-
-
-def _iso(dt: datetime) -> str:
+def iso(dt: datetime) -> str:
+    """A naive UTC time as stored in the logs (ISO 8601, microseconds)."""
     return dt.isoformat(timespec="microseconds")
 
 
-class SqliteStateStore(StateStore):
-    """:class:`StateStore` on one SQLite file in WAL mode, shared by processes and threads.
+class SqliteStateStore:
+    """The :class:`~fraud_kedro.store.interface.StateStore` on one SQLite file in WAL mode.
 
     One connection per thread and process (re-opened after a fork or an error).
 
@@ -288,10 +72,12 @@ class SqliteStateStore(StateStore):
         self._local = threading.local()
         self._thread_lock = threading.Lock()
         self._registered: set[tuple[str, str]] = set()
+        self.description = f"sqlite:///{self.path}"
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             conn = self._conn()
-            conn.executescript(_SCHEMA)
+            conn.executescript(SQLITE_SCHEMA)
+            upgrade_legacy_sqlite(conn)
         except (sqlite3.Error, OSError) as exc:
             self._reset()
             raise StateStoreError(f"state store {self.path} cannot be opened: {exc}") from exc
@@ -377,7 +163,7 @@ class SqliteStateStore(StateStore):
                         window.terminal_to,
                     ),
                 ).fetchall()
-                return _history_from_rows(rows, dedupe=False)
+                return history_from_rows(rows, dedupe=False)
             for column, keys, lo, hi in (
                 ("customer_id", customers, window.customer_from, window.customer_to),
                 ("terminal_id", terminals, window.terminal_from, window.terminal_to),
@@ -391,7 +177,7 @@ class SqliteStateStore(StateStore):
                     rows.extend(conn.execute(sql, (*chunk, lo, hi)).fetchall())
         except sqlite3.Error as exc:
             raise self._fail("history read", exc) from exc
-        return _history_from_rows(rows, dedupe=True)
+        return history_from_rows(rows, dedupe=True)
 
     def logged_predictions(self, ids: Sequence[int]) -> dict[int, LoggedPrediction]:
         """The logged champion predictions of these ids (the latest per id).
@@ -413,7 +199,7 @@ class SqliteStateStore(StateStore):
                 sql = (
                     "SELECT transaction_id, timestamp, customer_id, terminal_id, amount, "
                     "fraud_probability, is_fraud_predicted, model_name, model_version "
-                    "FROM prediction_log WHERE transaction_id IN "
+                    "FROM prediction_log WHERE role = 'champion' AND transaction_id IN "
                     f"({','.join('?' * len(chunk))}) ORDER BY log_id"
                 )
                 for row in conn.execute(sql, chunk):
@@ -436,7 +222,7 @@ class SqliteStateStore(StateStore):
 
     def count(self, table: str) -> int:
         """Number of rows of a table of the store (for tests and the CLI)."""
-        if table not in {"transactions", "prediction_log", "shadow_prediction_log", "label_log"}:
+        if table not in TABLES:
             raise ValueError(f"unknown table {table}")
         try:
             return int(self._conn().execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0])
@@ -504,27 +290,43 @@ class SqliteStateStore(StateStore):
             raise self._fail("history changes", exc) from exc
         return rows, labels
 
-    def prune(self, keep_days: int) -> int:
-        """Delete history rows older than ``keep_days`` before the latest (the logs stay).
+    def prune(self, keep_days: int, logs_keep_days: int | None = None) -> dict[str, int]:
+        """Delete old history rows and, with ``logs_keep_days``, old log rows.
+
+        Args:
+            keep_days: History rows older than this many days before the latest one go.
+            logs_keep_days: Prediction-log rows whose transaction is older than this many days
+                before the latest logged one go, and labels received before that cut-off.
+                None keeps the logs.
 
         Returns:
-            The number of rows deleted.
+            Rows deleted per table.
 
         Raises:
-            StateStoreError: On a database error.
+            StateStoreError: On a database error (nothing deleted).
         """
 
-        def delete(conn: sqlite3.Connection) -> int:
+        def delete(conn: sqlite3.Connection) -> dict[str, int]:
+            out = {"transactions": 0, "prediction_log": 0, "label_log": 0}
             max_ts = conn.execute("SELECT MAX(ts_us) FROM transactions").fetchone()[0]
-            if max_ts is None:
-                return 0
-            cursor = conn.execute(
-                "DELETE FROM transactions WHERE ts_us < ?",
-                (max_ts - keep_days * 86_400 * _US_PER_S,),
-            )
-            return cursor.rowcount
+            if max_ts is not None:
+                out["transactions"] = conn.execute(
+                    "DELETE FROM transactions WHERE ts_us < ?",
+                    (max_ts - keep_days * 86_400 * _US_PER_S,),
+                ).rowcount
+            if logs_keep_days is not None:
+                latest = conn.execute("SELECT MAX(timestamp) FROM prediction_log").fetchone()[0]
+                if latest is not None:
+                    cut = iso(datetime.fromisoformat(latest) - timedelta(days=logs_keep_days))
+                    out["prediction_log"] = conn.execute(
+                        "DELETE FROM prediction_log WHERE timestamp < ?", (cut,)
+                    ).rowcount
+                    out["label_log"] = conn.execute(
+                        "DELETE FROM label_log WHERE received_at < ?", (cut,)
+                    ).rowcount
+            return out
 
-        return int(self._write("prune", delete))
+        return dict(self._write("prune", delete))
 
     # -- writes ------------------------------------------------------------------------------
 
@@ -628,12 +430,14 @@ class SqliteStateStore(StateStore):
         decisions: np.ndarray,
         model: ModelRef,
         scored_at: str,
+        role: Role,
     ) -> list[tuple]:
         blob = np.ascontiguousarray(features, dtype="<f8")
         return [
             (
+                role,
                 tx.transaction_id,
-                _iso(tx.timestamp),
+                iso(tx.timestamp),
                 tx.customer_id,
                 tx.terminal_id,
                 tx.amount,
@@ -670,12 +474,14 @@ class SqliteStateStore(StateStore):
             DuplicateTransactionError: An id is already in the history (nothing written).
             StateStoreError: The store cannot be written (nothing written).
         """
-        now = _iso(scored_at)
+        now = iso(scored_at)
         history_rows = [
             (tx.transaction_id, tx.ts_us, tx.customer_key, tx.terminal_key, tx.amount, "scored")
             for tx in rows
         ]
-        log_rows = self._log_rows(rows, features, probabilities, decisions, model, now)
+        log_rows = self._log_rows(
+            rows, features, probabilities, decisions, model, now, "champion"
+        )
 
         def write(conn: sqlite3.Connection) -> None:
             self._register_model(conn, model, now)
@@ -684,12 +490,7 @@ class SqliteStateStore(StateStore):
                 "amount, source) VALUES (?, ?, ?, ?, ?, ?)",
                 history_rows,
             )
-            conn.executemany(
-                "INSERT INTO prediction_log (transaction_id, timestamp, customer_id, terminal_id, "
-                "amount, features, fraud_probability, is_fraud_predicted, model_name, "
-                "model_version, scored_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                log_rows,
-            )
+            conn.executemany(_LOG_INSERT, log_rows)
 
         try:
             self._write("prediction log write", write)
@@ -721,22 +522,17 @@ class SqliteStateStore(StateStore):
         model: ModelRef,
         scored_at: datetime,
     ) -> None:
-        """Log shadow predictions in ``shadow_prediction_log`` (the history is not touched).
+        """Log shadow predictions (role ``shadow``; the history is not touched).
 
         Raises:
             StateStoreError: The store cannot be written.
         """
-        now = _iso(scored_at)
-        log_rows = self._log_rows(rows, features, probabilities, decisions, model, now)
+        now = iso(scored_at)
+        log_rows = self._log_rows(rows, features, probabilities, decisions, model, now, "shadow")
 
         def write(conn: sqlite3.Connection) -> None:
             self._register_model(conn, model, now)
-            conn.executemany(
-                "INSERT INTO shadow_prediction_log (transaction_id, timestamp, customer_id, "
-                "terminal_id, amount, features, fraud_probability, is_fraud_predicted, "
-                "model_name, model_version, scored_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                log_rows,
-            )
+            conn.executemany(_LOG_INSERT, log_rows)
 
         self._write("shadow log write", write)
         self._registered.add((model.name, model.version))
@@ -754,7 +550,7 @@ class SqliteStateStore(StateStore):
         Raises:
             StateStoreError: The store cannot be written (nothing written).
         """
-        now = _iso(received_at)
+        now = iso(received_at)
 
         def write(conn: sqlite3.Connection) -> int:
             conn.executemany(
@@ -817,57 +613,18 @@ class SqliteStateStore(StateStore):
             raise self._fail("history read", exc) from exc
         return row is not None
 
-    def seed(self, transactions: pd.DataFrame, params: FeatureParams, days: int | None = None) -> int:
-        """Load the last ``days`` days of ``transactions`` (with labels) into the history.
-
-        Rows whose id is already there are skipped, so seeding twice is harmless.
+    def insert_seed(self, rows: list[tuple]) -> int:
+        """Insert seed history rows (known ids skipped) and mark the store seeded.
 
         Args:
-            transactions: Transactions in the contract schema (column names of ``params``).
-            params: Feature parameters (column names; ``history_days`` is the default depth).
-            days: How many days before the latest transaction to keep.
+            rows: ``(transaction_id, ts_us, customer, terminal, amount, is_fraud)``.
 
         Returns:
             The number of rows inserted.
 
         Raises:
-            StateStoreError: On a database error.
-            ValueError: When a required column is missing or ids are not integers.
+            StateStoreError: On a database error (nothing written).
         """
-        c = params.columns
-        missing = [
-            col
-            for col in (c.transaction_id, c.timestamp, c.customer_id, c.terminal_id, c.amount)
-            if col not in transactions.columns
-        ]
-        if missing:
-            raise ValueError(f"seed data lacks column(s) {missing}")
-        if transactions.empty:
-            return 0
-        days = params.history_days if days is None else days
-        ts = pd.to_datetime(transactions[c.timestamp])
-        if getattr(ts.dt, "tz", None) is not None:
-            ts = ts.dt.tz_convert("UTC").dt.tz_localize(None)
-        ts_us = ts.to_numpy(dtype="datetime64[us]").astype(np.int64)
-        keep = ts_us >= ts_us.max() - days * 86_400 * _US_PER_S
-        frame = transactions.loc[keep]
-        ids = pd.to_numeric(frame[c.transaction_id], errors="raise").to_numpy(dtype=np.int64)
-        if c.label in frame.columns:
-            raw_labels = pd.to_numeric(frame[c.label], errors="coerce").to_numpy(dtype=np.float64)
-            labels: list[Any] = [None if np.isnan(v) else int(v) for v in raw_labels]
-        else:
-            labels = [None] * len(frame)
-        rows = list(
-            zip(
-                ids.tolist(),
-                ts_us[keep].tolist(),
-                _canonical_ids(frame[c.customer_id]),
-                _canonical_ids(frame[c.terminal_id]),
-                frame[c.amount].to_numpy(dtype=np.float64).tolist(),
-                labels,
-                strict=True,
-            )
-        )
 
         def write(conn: sqlite3.Connection) -> int:
             before = conn.total_changes
@@ -880,197 +637,52 @@ class SqliteStateStore(StateStore):
             conn.execute(
                 "INSERT INTO meta (key, value) VALUES ('seeded_at', ?) "
                 "ON CONFLICT(key) DO UPDATE SET value = excluded.value",
-                (_iso(datetime.now(UTC).replace(tzinfo=None)),),
+                (iso(datetime.now(UTC).replace(tzinfo=None)),),
             )
             return inserted
 
-        inserted = int(self._write("seed", write))
-        logger.info(
-            "seeded the history of %s with %d of %d transactions (last %d days)",
-            self.path,
-            inserted,
-            len(transactions),
-            days,
-        )
-        return inserted
+        return int(self._write("seed", write))
 
+    # -- readers -----------------------------------------------------------------------------
 
-def _canonical_ids(column: pd.Series) -> list[int | str]:
-    """Canonical ids of a data column (the keys the service derives from requests)."""
-    from fraud_kedro.api.validation import canonical_id
+    def raw_prediction_log(self, role: Role = "champion") -> RawLog:
+        """The prediction log of one role as stored, in log order.
 
-    if pd.api.types.is_integer_dtype(column.dtype) and not column.isna().any():
-        return column.astype(np.int64).tolist()
-    return [canonical_id(v if isinstance(v, str) else str(v)) for v in column.tolist()]
+        Raises:
+            StateStoreError: On a database error.
+        """
+        try:
+            conn = self._conn()
+            conn.execute("BEGIN")  # one snapshot for both reads
+            try:
+                versions = {
+                    (name, version): (json.loads(feats), json.loads(dtypes))
+                    for name, version, feats, dtypes in conn.execute(
+                        "SELECT model_name, model_version, features, feature_dtypes "
+                        "FROM model_versions"
+                    )
+                }
+                rows = conn.execute(
+                    "SELECT transaction_id, timestamp, customer_id, terminal_id, features, "
+                    "fraud_probability, is_fraud_predicted, model_version, scored_at, model_name "
+                    "FROM prediction_log WHERE role = ? ORDER BY log_id",
+                    (role,),
+                ).fetchall()
+            finally:
+                conn.execute("COMMIT")
+        except sqlite3.Error as exc:
+            raise self._fail("prediction log read", exc) from exc
+        return RawLog(rows, versions)
 
+    def label_rows(self) -> list[tuple]:
+        """``(transaction_id, is_fraud, received_at)`` of every label, in arrival order.
 
-def _keys_array(values: Sequence[Any]) -> np.ndarray:
-    """Ids as int64 when they are all ints (the common case), else an object array."""
-    if all(type(v) is int for v in values):
-        return np.fromiter(values, dtype=np.int64, count=len(values))
-    return np.array(values, dtype=object)
-
-
-def _history_from_rows(rows: list[tuple], dedupe: bool) -> History:
-    n = len(rows)
-    if n == 0:
-        empty = np.array([], dtype=np.int64)
-        return History(
-            empty,
-            empty,
-            empty,
-            empty,
-            np.array([], dtype=np.float64),
-            np.array([], dtype=np.float64),
-        )
-    ids, ts, customers, terminals, amounts, labels = zip(*rows, strict=True)
-    history = History(
-        np.fromiter(ids, dtype=np.int64, count=n),
-        np.fromiter(ts, dtype=np.int64, count=n),
-        _keys_array(customers),
-        _keys_array(terminals),
-        np.fromiter(amounts, dtype=np.float64, count=n),
-        np.array(labels, dtype=np.float64),
-    )
-    if dedupe:
-        _, first = np.unique(history.transaction_id, return_index=True)
-        if len(first) < n:
-            first.sort()
-            history = History(*(col[first] for col in history))
-    return history
-
-
-def open_store(
-    path: str | os.PathLike[str], synchronous: str = "NORMAL", busy_timeout_ms: int = 5000
-) -> SqliteStateStore:
-    """Open (and create if needed) the SQLite state store at ``path``."""
-    return SqliteStateStore(path, synchronous=synchronous, busy_timeout_ms=busy_timeout_ms)
-
-
-def seed_history(
-    db: str | os.PathLike[str] | SqliteStateStore,
-    transactions_df: pd.DataFrame,
-    params: FeatureParams | dict | None = None,
-    days: int | None = None,
-) -> int:
-    """Seed the serving history with the data the model was trained on.
-
-    Only the last ``days`` (default: ``params.history_days``) days before the latest transaction
-    are kept: older rows never enter a feature window.
-
-    Args:
-        db: The state store or the path of its SQLite file.
-        transactions_df: Validated transactions in the contract schema, with labels.
-        params: Feature parameters (``FeatureParams`` or the ``features`` parameter dict).
-        days: Depth of history to keep.
-
-    Returns:
-        The number of rows inserted.
-    """
-    if not isinstance(params, FeatureParams):
-        params = FeatureParams.from_dict(params)
-    store = db if isinstance(db, SqliteStateStore) else open_store(db)
-    try:
-        return store.seed(transactions_df, params, days)
-    finally:
-        if store is not db:
-            store.close()
-
-
-def _read_log(db_path: str | os.PathLike[str], table: str) -> pd.DataFrame:
-    keys = ["transaction_id", "timestamp", "customer_id", "terminal_id"]
-    tail = ["fraud_probability", "is_fraud_predicted", "model_version", "scored_at"]
-    path = Path(db_path)
-    if not path.exists():
-        raise FileNotFoundError(f"no state store at {path}")
-    conn = sqlite3.connect(path)
-    try:
-        versions = {
-            (name, version): (json.loads(feats), json.loads(dtypes))
-            for name, version, feats, dtypes in conn.execute(
-                "SELECT model_name, model_version, features, feature_dtypes FROM model_versions"
-            )
-        }
-        rows = conn.execute(
-            "SELECT transaction_id, timestamp, customer_id, terminal_id, features, "
-            "fraud_probability, is_fraud_predicted, model_version, scored_at, model_name "
-            f"FROM {table} ORDER BY log_id"
-        ).fetchall()
-    finally:
-        conn.close()
-    feature_order: list[str] = []
-    dtypes: dict[str, str] = {}
-    for feats, kinds in versions.values():
-        for name, kind in zip(feats, kinds, strict=True):
-            if name not in dtypes:
-                feature_order.append(name)
-                dtypes[name] = kind
-    if not rows:
-        columns = keys + feature_order + tail
-        return pd.DataFrame({col: pd.Series(dtype=object) for col in columns})
-    frame = pd.DataFrame.from_records(
-        rows, columns=[*keys, "features", *tail, "model_name"]
-    )
-    values = {name: np.full(len(frame), np.nan) for name in feature_order}
-    for (name, version), group in frame.groupby(["model_name", "model_version"], sort=False):
-        feats = versions.get((name, version), ([], []))[0]
-        if not feats:
-            continue
-        matrix = np.frombuffer(b"".join(group["features"]), dtype="<f8").reshape(-1, len(feats))
-        positions = group.index.to_numpy()
-        for j, feat in enumerate(feats):
-            values[feat][positions] = matrix[:, j]
-    out = frame[keys].copy()
-    out["timestamp"] = pd.to_datetime(out["timestamp"])
-    for col in ("customer_id", "terminal_id"):
-        if all(isinstance(v, int) for v in out[col]):
-            out[col] = out[col].astype(np.int64)
-    features = pd.DataFrame(values, index=frame.index)
-    for name, kind in dtypes.items():
-        if kind.startswith("int") and not features[name].isna().any():
-            features[name] = features[name].astype(kind)
-    result = pd.concat([out, features, frame[tail]], axis=1)
-    result["is_fraud_predicted"] = result["is_fraud_predicted"].astype(bool)
-    result["scored_at"] = pd.to_datetime(result["scored_at"])
-    result["model_version"] = result["model_version"].astype(str)
-    return result
-
-
-def read_prediction_log(db_path: str | os.PathLike[str], shadow: bool = False) -> pd.DataFrame:
-    """The prediction log as a DataFrame (read by the monitoring pipeline).
-
-    Args:
-        db_path: The SQLite file of the state store.
-        shadow: Read the shadow (challenger) log instead of the champion's.
-
-    Returns:
-        Columns ``transaction_id, timestamp, customer_id, terminal_id, <features...>,
-        fraud_probability, is_fraud_predicted, model_version, scored_at``, in scoring order.
-    """
-    return _read_log(db_path, _LOG_TABLES[shadow])
-
-
-def read_label_log(db_path: str | os.PathLike[str]) -> pd.DataFrame:
-    """The label log as a DataFrame: ``transaction_id, is_fraud, received_at``.
-
-    Args:
-        db_path: The SQLite file of the state store.
-
-    Returns:
-        One row per label received, in arrival order.
-    """
-    path = Path(db_path)
-    if not path.exists():
-        raise FileNotFoundError(f"no state store at {path}")
-    conn = sqlite3.connect(path)
-    try:
-        rows = conn.execute(
-            "SELECT transaction_id, is_fraud, received_at FROM label_log ORDER BY log_id"
-        ).fetchall()
-    finally:
-        conn.close()
-    frame = pd.DataFrame.from_records(rows, columns=["transaction_id", "is_fraud", "received_at"])
-    frame["transaction_id"] = frame["transaction_id"].astype(np.int64)
-    frame["is_fraud"] = frame["is_fraud"].astype(np.int64)
-    frame["received_at"] = pd.to_datetime(frame["received_at"])
-    return frame
+        Raises:
+            StateStoreError: On a database error.
+        """
+        try:
+            return self._conn().execute(
+                "SELECT transaction_id, is_fraud, received_at FROM label_log ORDER BY log_id"
+            ).fetchall()
+        except sqlite3.Error as exc:
+            raise self._fail("label log read", exc) from exc

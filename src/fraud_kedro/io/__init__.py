@@ -1,0 +1,1 @@
+"""Kedro datasets of the project (they import :mod:`fraud_kedro.store` and others normally)."""
