@@ -19,6 +19,8 @@ from kedro.framework.hooks import hook_impl
 from kedro.io import DataCatalog
 from kedro.pipeline import Pipeline
 
+from fraud_kedro.contract import CHALLENGER, CHAMPION, MODEL_NAME
+
 logger = logging.getLogger(__name__)
 
 
@@ -88,7 +90,11 @@ class PromotionHooks:
             if version:
                 client.set_tag(self._run_id, f"data_version.{name}", version)
         if hasattr(pipeline, "inference") and "quality_gate_verdict" in pipeline.all_outputs():
-            promote(client, self._run_id, catalog.load("quality_gate_verdict"))
+            verdict = catalog.load("quality_gate_verdict")
+            version = promote(client, self._run_id, verdict)
+            if version is not None and "model_card" in pipeline.all_outputs():
+                attach_model_card(client, version, catalog.load("model_card"),
+                                  verdict.get("gate_model_name", "fraud_detector"))
 
 
 class RetrainingHooks:
@@ -138,24 +144,33 @@ def _dataset_version(catalog: DataCatalog, name: str) -> str | None:
         return None
 
 
+def attach_model_card(client: Any, version: str, card: str,
+                      model_name: str = "fraud_detector") -> None:
+    """Put the run's model card into the registered version's description (per version)."""
+    from fraud_kedro.model_card import card_for_registry
+
+    client.update_model_version(model_name, version, description=card_for_registry(card, version))
+    client.set_model_version_tag(model_name, version, "model_card", "reporting/model_card.md")
+
+
 def promote(client: Any, run_id: str, verdict: dict, model_name: str | None = None) -> str | None:
     """Alias the run's model version ``challenger``, and ``champion`` if the verdict promotes it.
 
     Returns:
         The model version, or None when the run logged no registered model.
     """
-    model_name = model_name or verdict.get("gate_model_name", "fraud_detector")
+    model_name = model_name or verdict.get("gate_model_name", MODEL_NAME)
     versions = client.search_model_versions(f"name='{model_name}' and run_id='{run_id}'")
     if not versions:
         logger.error("run %s registered no version of %s: nothing to promote", run_id, model_name)
         return None
     version = max(versions, key=lambda v: int(v.version)).version
-    client.set_registered_model_alias(model_name, "challenger", version)
+    client.set_registered_model_alias(model_name, CHALLENGER, version)
     client.set_model_version_tag(model_name, version, "quality_gate",
                                  "promote" if verdict["promote"] else "reject")
     client.set_tag(run_id, "quality_gate", "promote" if verdict["promote"] else "reject")
     if verdict["promote"]:
-        client.set_registered_model_alias(model_name, "champion", version)
+        client.set_registered_model_alias(model_name, CHAMPION, version)
         logger.info("%s version %s is the new champion", model_name, version)
     else:
         logger.info("%s version %s stays challenger: %s", model_name, version,

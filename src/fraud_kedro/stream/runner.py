@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from fraud_kedro.api import build_service_state
-from fraud_kedro.api.config import ServingConfig
+from fraud_kedro.api.serving_config import ServingConfig
 from fraud_kedro.stream.processing import BatchProcessor
 from fraud_kedro.stream.redis_broker import RedisStreamsBroker
 from fraud_kedro.stream.stream_config import StreamConfig

@@ -1,7 +1,7 @@
 """Settings of the stream worker, read from environment variables (``docs/streaming.md``).
 
 The scoring settings (model, state store, shadow challenger, limits) are the API's
-(:class:`fraud_kedro.api.config.ServingConfig`), read from the same variables; the ones here
+(:class:`fraud_kedro.api.serving_config.ServingConfig`), read from the same variables; the ones here
 only say where the stream is and how it is consumed.
 """
 
@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from fraud_kedro.api.config import ConfigError
+from fraud_kedro.api.serving_config import ConfigError
 
 DEFAULT_STREAM_URL = "redis://127.0.0.1:6379/0"
 

@@ -13,9 +13,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from fraud_kedro.contract import MODEL_NAME, model_uri
 from fraud_kedro.store.connect import DEFAULT_STATE_DB, state_url_from_env
 
-DEFAULT_MODEL_URI = "models:/fraud_detector@champion"
+DEFAULT_MODEL_URI = model_uri()
 DEFAULT_SEED_PATH = "data/02_intermediate/validated_transactions.parquet"
 
 
@@ -95,6 +96,8 @@ class ServingConfig:
             (``FRAUD_HISTORY_CACHE_ROWS``, default 2,000,000; 0 reads SQLite on every request).
         numeric_threads: Threads of the BLAS/OpenMP pools per worker
             (``FRAUD_NUMERIC_THREADS``, default 1; 0 leaves them alone).
+        warm_up: Fill the history cache and run dummy predictions before the worker takes
+            traffic (``FRAUD_WARM_UP``, default true).
     """
 
     model_uri: str = DEFAULT_MODEL_URI
@@ -113,10 +116,11 @@ class ServingConfig:
     shadow_model_uri: str | None = None
     shadow_share: float = 1.0
     shadow_after_response: bool = True
-    model_name: str = "fraud_detector"
+    model_name: str = MODEL_NAME
     log_level: str = "INFO"
     numeric_threads: int = 1
     history_cache_rows: int = 2_000_000
+    warm_up: bool = True
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> ServingConfig:
@@ -154,10 +158,11 @@ class ServingConfig:
             shadow_model_uri=env.get("FRAUD_SHADOW_MODEL_URI") or None,
             shadow_share=_float(env, "FRAUD_SHADOW_SHARE", 1.0, 0.0, 1.0),
             shadow_after_response=_bool(env, "FRAUD_SHADOW_AFTER_RESPONSE", True),
-            model_name=env.get("FRAUD_MODEL_NAME") or "fraud_detector",
+            model_name=env.get("FRAUD_MODEL_NAME") or MODEL_NAME,
             log_level=(env.get("FRAUD_LOG_LEVEL") or "INFO").upper(),
             numeric_threads=_int(env, "FRAUD_NUMERIC_THREADS", 1),
             history_cache_rows=_int(env, "FRAUD_HISTORY_CACHE_ROWS", 2_000_000),
+            warm_up=_bool(env, "FRAUD_WARM_UP", True),
         )
 
     def replace(self, overrides: Mapping[str, Any]) -> ServingConfig:
