@@ -67,6 +67,13 @@ def _seed(state: str, params_source: Path) -> None:
     logger.info("seeded %d history rows in %.1f s", n, time.perf_counter() - started)
 
 
+def _admin_sql(url: str, sql: str) -> None:
+    import psycopg
+
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute(sql)
+
+
 def _env(args: argparse.Namespace, names: dict[str, str], state: str, consumer: str) -> dict[str, str]:
     env = {
         **os.environ,
@@ -104,9 +111,11 @@ def _publish(client: redis.Redis, stream: str, payloads: list[str], chunk: int =
             pipe.execute()
 
 
-def _wait_results(client: redis.Redis, stream: str, n: int, timeout: float) -> None:
+def _wait_results(client: redis.Redis, stream: str, n: int, timeout: float, procs=()) -> None:
     deadline = time.monotonic() + timeout
     while (client.xlen(stream) if client.exists(stream) else 0) < n:
+        if any(p.poll() is not None for p in procs):
+            raise RuntimeError("a worker process exited")
         if time.monotonic() > deadline:
             raise RuntimeError(f"only {client.xlen(stream)} of {n} results after {timeout} s")
         time.sleep(0.05)
@@ -117,7 +126,7 @@ def throughput(client: redis.Redis, names: dict[str, str], payloads: list[str], 
     client.xgroup_create(names["transactions"], names["group"], id="0", mkstream=True)
     _publish(client, names["transactions"], payloads)
     procs = start_workers()
-    _wait_results(client, names["scores"], len(payloads), timeout=1800)
+    _wait_results(client, names["scores"], len(payloads), timeout=1800, procs=procs)
     entries = client.xrange(names["scores"])
     first, last = _entry_ms(entries[0][0]), _entry_ms(entries[-1][0])
     replayed = sum(json.loads(f[b"data"]).get("replayed", False) for _, f in entries)
@@ -209,6 +218,11 @@ def main() -> int:
     client = redis.Redis.from_url(args.redis)
     tmp = Path(tempfile.mkdtemp(prefix="stream_bench_"))
     state = args.state_url or str(tmp / "state.db")
+    fresh_db = None
+    if args.state_url:  # a fresh database of its own on that server, dropped at the end
+        fresh_db = f"stream_bench_{prefix[6:]}"
+        _admin_sql(args.state_url, f"CREATE DATABASE {fresh_db}")
+        state = args.state_url.rsplit("/", 1)[0] + f"/{fresh_db}"
     procs: list[subprocess.Popen] = []
     try:
         _seed(state, Path(args.seed_from))
@@ -243,6 +257,8 @@ def main() -> int:
                 proc.wait(timeout=30)
             except subprocess.TimeoutExpired:
                 proc.kill()
+        if fresh_db:
+            _admin_sql(args.state_url, f"DROP DATABASE IF EXISTS {fresh_db} WITH (FORCE)")
         keys = list(client.scan_iter(match=f"{prefix}*"))
         if keys:
             client.delete(*keys)
