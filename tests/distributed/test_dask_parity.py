@@ -9,11 +9,11 @@ import dask
 import pandas as pd
 import pytest
 import yaml
-from fraud_kedro.monitoring.config import MonitoringParams
 from sklearn.ensemble import HistGradientBoostingClassifier
 
 from fraud_kedro.distributed import nodes as dask_nodes
 from fraud_kedro.features import compute_features, feature_names
+from fraud_kedro.monitoring.params import MonitoringParams
 from fraud_kedro.pipelines.data_processing import nodes as processing
 from fraud_kedro.pipelines.data_science.nodes import split_data
 from fraud_kedro.pipelines.evaluation.nodes import score_table

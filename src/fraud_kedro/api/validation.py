@@ -174,8 +174,6 @@ def _kind(value: Any) -> str:
     }.get(type(value), type(value).__name__)
 
 
-
-
 def _field_path(loc: tuple[Any, ...], batch_key: str | None) -> tuple[str, str, int]:
     """The client's name of a pydantic error location, the field's own name, and its depth."""
     if batch_key and loc and loc[0] == batch_key and len(loc) > 1 and isinstance(loc[1], int):

@@ -20,7 +20,7 @@ from fraud_kedro.distributed import features as dask_features
 from fraud_kedro.distributed.cluster import DaskParams
 from fraud_kedro.distributed.datasets import to_dask
 from fraud_kedro.features import FeatureParams
-from fraud_kedro.monitoring.config import MonitoringParams
+from fraud_kedro.monitoring.params import MonitoringParams
 from fraud_kedro.pipelines.data_processing import nodes as processing
 from fraud_kedro.pipelines.evaluation.nodes import score_table
 from fraud_kedro.pipelines.monitoring import nodes as monitoring
