@@ -16,8 +16,11 @@ depends_on = None
 
 
 def upgrade() -> None:
-    """Add the nullable column."""
-    op.add_column("prediction_log", sa.Column("reasons", sa.Text(), nullable=True))
+    """Add the nullable column (revision 0001 creates the current tables when they are missing,
+    so a database created by ``migrate`` from empty has it already)."""
+    columns = {c["name"] for c in sa.inspect(op.get_bind()).get_columns("prediction_log")}
+    if "reasons" not in columns:
+        op.add_column("prediction_log", sa.Column("reasons", sa.Text(), nullable=True))
 
 
 def downgrade() -> None:
