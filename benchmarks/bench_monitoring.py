@@ -53,8 +53,8 @@ from sklearn.metrics import average_precision_score, roc_auc_score  # noqa: E402
 
 from fraud_kedro.features import FeatureParams, compute_features, feature_names  # noqa: E402
 from fraud_kedro.monitoring import estimator  # noqa: E402
+from fraud_kedro.monitoring.chunk_metrics import bootstrap_std  # noqa: E402
 from fraud_kedro.monitoring.chunking import chunk_bounds, plan_chunk_size  # noqa: E402
-from fraud_kedro.monitoring.metrics import bootstrap_std  # noqa: E402
 from fraud_kedro.pipelines.data_science.nodes import split_data  # noqa: E402
 from fraud_kedro.pipelines.monitoring import create_pipeline  # noqa: E402
 from fraud_kedro.pipelines.simulation.nodes import simulate_transactions  # noqa: E402

@@ -23,7 +23,7 @@ os.environ.setdefault("KEDRO_DISABLE_TELEMETRY", "1")
 os.environ.setdefault("DO_NOT_TRACK", "1")
 os.environ.setdefault("NML_DISABLE_USAGE_LOGGING", "1")
 
-from fraud_kedro.pipelines.simulation.nodes import (  # noqa: E402
+from fraud_kedro.simulation import (  # noqa: E402
     SCENARIO_NAMES,
     simulate_transactions,
 )

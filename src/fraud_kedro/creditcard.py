@@ -12,7 +12,7 @@
   components, so there are no customer or terminal history windows.
 
 The default schema (``contract``, no ``schema`` key) leaves everything to
-:mod:`fraud_kedro.features` and :mod:`fraud_kedro.validation`.
+:mod:`fraud_kedro.features` and :mod:`fraud_kedro.ingest`.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ import numpy as np
 import pandas as pd
 
 from fraud_kedro.features import ColumnNames
-from fraud_kedro.validation import DataValidationError, validate_transactions
+from fraud_kedro.ingest import DataValidationError, validate_transactions
 
 logger = logging.getLogger(__name__)
 

@@ -21,21 +21,15 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from fraud_kedro.contract import DEFAULT_LABEL_DELAY_DAYS, ColumnNames
+
+__all__ = ["ColumnNames", "FeatureParams", "compute_features", "feature_names"]
+
 logger = logging.getLogger(__name__)
 
 _SECONDS_PER_DAY = 86_400
-
-
-@dataclass(frozen=True)
-class ColumnNames:
-    """Names of the raw transaction columns (the data contract)."""
-
-    transaction_id: str = "transaction_id"
-    timestamp: str = "timestamp"
-    customer_id: str = "customer_id"
-    terminal_id: str = "terminal_id"
-    amount: str = "amount"
-    label: str = "is_fraud"
+#: the history groups of :func:`compute_features` (its ``groups`` argument)
+GROUPS = ("customer", "terminal")
 
 
 @dataclass(frozen=True)
@@ -44,7 +38,7 @@ class FeatureParams:
 
     customer_windows_days: tuple[int, ...] = (1, 7, 30)
     terminal_windows_days: tuple[int, ...] = (1, 7, 30)
-    terminal_label_delay_days: int = 7
+    terminal_label_delay_days: int = DEFAULT_LABEL_DELAY_DAYS
     night_start_hour: int = 22
     night_end_hour: int = 6
     # optional feature groups beyond the classic baselines (EXTRA_GROUPS; docs/training.md has the
@@ -257,6 +251,7 @@ def compute_features(
     transactions: pd.DataFrame,
     params: FeatureParams,
     history: pd.DataFrame | None = None,
+    groups: tuple[str, ...] = GROUPS,
 ) -> pd.DataFrame:
     """Point-in-time features for ``transactions``, optionally given earlier ``history``.
 
@@ -266,11 +261,18 @@ def compute_features(
         history: Earlier transactions of the same customers and terminals (with labels where
             known). Used by the scoring service; the batch pipeline passes the whole table as
             ``transactions`` and no history.
+        groups: The history features to compute, of :data:`GROUPS`. A group's features depend
+            only on the rows of its own customer (or terminal), so a distributed engine computes
+            each group on data partitioned by its key (:mod:`fraud_kedro.distributed.features`).
 
     Returns:
         One row per transaction of ``transactions`` in the same order: the identifier, timestamp,
-        customer and terminal columns, then the features of :func:`feature_names`.
+        customer and terminal columns, then the features of :func:`feature_names` (those of the
+        requested ``groups``).
     """
+    unknown = set(groups) - set(GROUPS)
+    if unknown:
+        raise ValueError(f"unknown feature groups {sorted(unknown)}; known: {list(GROUPS)}")
     c = params.columns
     n_new = len(transactions)
     frames = [transactions] if history is None or history.empty else [history, transactions]
@@ -317,11 +319,14 @@ def compute_features(
         col[destination] = values
         return col
 
-    order, key = _group_keys(_groups(frames, c.customer_id), seconds, ids)
-    rows, destination = _output_rows(order, n, n_new)
-    amount_sorted = amount[order]
+    customer_windows = params.customer_windows_days if "customer" in groups else ()
+    terminal_windows = params.terminal_windows_days if "terminal" in groups else ()
     extra: dict[str, np.ndarray] = {}  # the optional groups' features, placed last
-    for w in params.customer_windows_days:
+    if customer_windows:
+        order, key = _group_keys(_groups(frames, c.customer_id), seconds, ids)
+        rows, destination = _output_rows(order, n, n_new)
+        amount_sorted = amount[order]
+    for w in customer_windows:
         start, end = _window_bounds(key, rows, w * _SECONDS_PER_DAY, None)
         count = (end - start).astype(np.int64)
         total = _window_sums(amount_sorted, start, end)
@@ -336,7 +341,7 @@ def compute_features(
             z = np.divide(amount_sorted[rows] - mean, std, out=np.zeros(len(std)),
                           where=std > 1e-9 * np.maximum(mean, 1.0))
             extra[f"customer_amount_zscore_{w}d"] = scatter(z, destination)
-    longest = max(params.customer_windows_days, default=0) * _SECONDS_PER_DAY
+    longest = max(customer_windows, default=0) * _SECONDS_PER_DAY
     if "recency" in params.extra_features and longest:
         # the previous row in sorted order is the card's previous transaction when its key is
         # within the cap (keys of different cards are further apart than any window)
@@ -352,11 +357,12 @@ def compute_features(
         extra[f"customer_terminal_nb_tx_{longest // _SECONDS_PER_DAY}d"] = scatter(
             (end - start - 1).astype(np.int64), pair_destination)
 
-    order, key = _group_keys(_groups(frames, c.terminal_id), seconds, ids)
-    rows, destination = _output_rows(order, n, n_new)
-    label_sorted = label[order]
+    if terminal_windows:
+        order, key = _group_keys(_groups(frames, c.terminal_id), seconds, ids)
+        rows, destination = _output_rows(order, n, n_new)
+        label_sorted = label[order]
     delay = params.terminal_label_delay_days * _SECONDS_PER_DAY
-    for w in params.terminal_windows_days:
+    for w in terminal_windows:
         start, end = _window_bounds(key, rows, delay + w * _SECONDS_PER_DAY, delay)
         count = (end - start).astype(np.int64)
         frauds = _window_sums(label_sorted, start, end)
@@ -364,7 +370,7 @@ def compute_features(
         features[f"terminal_nb_tx_{w}d"] = scatter(count, destination)
         features[f"terminal_risk_{w}d"] = scatter(risk, destination)
 
-    features.update({name: extra[name] for name in extra_feature_names(params)})
+    features.update({name: extra[name] for name in extra_feature_names(params) if name in extra})
     # one constructor from the key columns' arrays (dtypes kept) and the features: a column
     # selection plus a concat would cost several times the whole computation on one transaction
     index = pd.RangeIndex(n_new)

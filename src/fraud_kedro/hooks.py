@@ -19,6 +19,8 @@ from kedro.framework.hooks import hook_impl
 from kedro.io import DataCatalog
 from kedro.pipeline import Pipeline
 
+from fraud_kedro.contract import CHALLENGER, CHAMPION, MODEL_NAME
+
 logger = logging.getLogger(__name__)
 
 
@@ -157,18 +159,18 @@ def promote(client: Any, run_id: str, verdict: dict, model_name: str | None = No
     Returns:
         The model version, or None when the run logged no registered model.
     """
-    model_name = model_name or verdict.get("gate_model_name", "fraud_detector")
+    model_name = model_name or verdict.get("gate_model_name", MODEL_NAME)
     versions = client.search_model_versions(f"name='{model_name}' and run_id='{run_id}'")
     if not versions:
         logger.error("run %s registered no version of %s: nothing to promote", run_id, model_name)
         return None
     version = max(versions, key=lambda v: int(v.version)).version
-    client.set_registered_model_alias(model_name, "challenger", version)
+    client.set_registered_model_alias(model_name, CHALLENGER, version)
     client.set_model_version_tag(model_name, version, "quality_gate",
                                  "promote" if verdict["promote"] else "reject")
     client.set_tag(run_id, "quality_gate", "promote" if verdict["promote"] else "reject")
     if verdict["promote"]:
-        client.set_registered_model_alias(model_name, "champion", version)
+        client.set_registered_model_alias(model_name, CHAMPION, version)
         logger.info("%s version %s is the new champion", model_name, version)
     else:
         logger.info("%s version %s stays challenger: %s", model_name, version,

@@ -11,7 +11,7 @@ pipelines are first loaded, and the registry asks :func:`current`.
   ``false`` (never: the env's ``raw_transactions`` must exist);
 * ``monitoring``: ``true`` (default) or ``false`` (leave the monitoring pipeline out of the job).
 
-The registered model name follows ``quality_gate.model_name`` (default ``fraud_detector``), so that
+The registered model name follows ``quality_gate.model_name`` (default ``contract.MODEL_NAME``), so that
 an env with another schema never replaces the default champion.
 """
 

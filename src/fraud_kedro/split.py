@@ -20,7 +20,7 @@ DAY = pd.Timedelta(days=1)
 
 @dataclass(frozen=True)
 class SplitParams:
-    """The ``split`` parameters (CONTRACT.md)."""
+    """The ``split`` parameters (docs/contract.md)."""
 
     train_start: str | None = None
     train_days: float = 21

@@ -21,13 +21,13 @@ import pytest
 import yaml
 
 from fraud_kedro import creditcard, job_options
+from fraud_kedro.ingest import DataValidationError
 from fraud_kedro.pipelines.data_processing.nodes import (
     build_model_input_table,
     make_feature_spec,
     validate_raw_transactions,
 )
 from fraud_kedro.split import SplitParams, prequential_folds, split_windows
-from fraud_kedro.validation import DataValidationError
 
 sys.path.insert(0, str(Path(__file__).parent))
 from ulb_synth import make_ulb_frame  # noqa: E402

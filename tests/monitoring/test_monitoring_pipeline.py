@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import json
 from pathlib import Path
 
@@ -16,7 +17,7 @@ from kedro.runner import SequentialRunner
 from fraud_kedro.pipelines.monitoring import create_pipeline
 from fraud_kedro.pipelines.monitoring import nodes as n
 
-from .conftest import DRIFT_FROM, N_ANALYSIS, make_predictions
+from .conftest import DRIFT_FROM, N_ANALYSIS, external_references, make_predictions
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.filterwarnings("error")
@@ -47,7 +48,11 @@ def run_monitoring(
             "monitoring_service_log": MemoryDataset(service_log),
             "feature_spec": MemoryDataset(feature_spec),
             "decision_threshold": MemoryDataset(decision_threshold),
-            "params:monitoring": MemoryDataset(params),
+            # the one label delay is split.delay_days; the monitoring keys are the rest
+            "params:monitoring": MemoryDataset(
+                {k: v for k, v in params.items() if k != "label_delay_days"}
+            ),
+            "params:split.delay_days": MemoryDataset(params.get("label_delay_days", 7)),
         }
     )
     SequentialRunner().run(pipeline, catalog)
@@ -84,6 +89,7 @@ def test_every_node_is_named_and_tagged():
         "feature_spec",
         "decision_threshold",
         "params:monitoring",
+        "params:split.delay_days",
     }
 
 
@@ -95,6 +101,7 @@ def test_reports_are_versioned_catalog_entries_logged_to_mlflow():
         "monitoring_champion_challenger", "monitoring_chunk_plan", "monitoring_calibration",
         "retrain_decision",
         "monitoring_performance_plot", "monitoring_drift_plot", "monitoring_calibration_plot",
+        "monitoring_report",
     }  # fmt: skip
     assert persisted <= create_pipeline().all_outputs()
     for name in persisted:
@@ -173,7 +180,7 @@ def test_plan_chunks(prepared):
 
 def test_performance_nodes(prepared):
     p, ref, ana = prepared["params"], prepared["reference"], prepared["analysis"]
-    estimated, info = n.estimate_performance(ref, ana, prepared["plan"], p)
+    estimated, info = n.estimate_monitoring_performance(ref, ana, prepared["plan"], p)
     assert isinstance(info["recalibrated"], bool)
     realized = n.calculate_realized_performance(ref, ana, prepared["chunks"], p)
     strict = {**p, "performance": {**p["performance"], "min_acceptable": {"roc_auc": 0.99}}}
@@ -264,7 +271,7 @@ def test_alerts_decision_and_metrics():
         }
     )  # fmt: skip
     calibration = {"reference": {"ece": 0.05, "brier": 0.01}, "max_ece": 0.02}
-    alerts = n.collect_alerts(performance, drift, quality, calibration, {})
+    alerts = n.collect_monitoring_alerts(performance, drift, quality, calibration, {})
     assert set(alerts["kind"]) == {
         "performance_estimated", "performance_band_estimated", "feature_drift", "score_drift",
         "data_quality", "calibration",
@@ -328,6 +335,14 @@ def test_pipeline_detects_drift_within_two_chunks(
     assert {"feature_drift", "score_drift"} <= kinds
     drifted = {a["subject"] for a in decision["alerts"] if a["kind"] == "feature_drift"}
     assert drifted == {"x1"}
+    # the run's index.html: decision with reasons, alerts, three plots, nothing fetched online
+    page = catalog.load("monitoring_report")
+    assert "RETRAIN recommended" in page and '<table id="alerts">' in page
+    assert all(html.escape(reason) in page for reason in decision["reasons"])
+    assert [f">{s}</h2>" in page for s in ("Performance", "Drift", "Calibration")] == [True] * 3
+    assert page.count('class="plotly-graph-div"') == 3
+    assert len(page) > 3_000_000, "plotly.js is inlined"
+    assert external_references(page) == []
 
 
 def test_service_log_source_reads_the_real_state_store(tmp_path, feature_spec, decision_threshold):

@@ -13,15 +13,15 @@ from sklearn.metrics import average_precision_score, roc_auc_score
 
 from fraud_kedro.io.service_log import ServiceLogDataset
 from fraud_kedro.monitoring import alerts
-from fraud_kedro.monitoring.chunking import chunk_bounds, chunk_table, plan_chunk_size
-from fraud_kedro.monitoring.config import MonitoringParams
-from fraud_kedro.monitoring.metrics import (
+from fraud_kedro.monitoring.chunk_metrics import (
     bootstrap_std,
     calibration_summary,
     expected_ranking_metrics,
     realized_metrics,
     reliability_table,
 )
+from fraud_kedro.monitoring.chunking import chunk_bounds, chunk_table, plan_chunk_size
+from fraud_kedro.monitoring.params import MonitoringParams
 from fraud_kedro.monitoring.sources import join_service_log, label_batch
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]

@@ -11,8 +11,8 @@ import pandas as pd
 import pytest
 from kedro.io import DatasetError
 
-from fraud_kedro.datasets import TransactionsFileDataset
-from fraud_kedro.validation import DataValidationError, validate_transactions
+from fraud_kedro.ingest import DataValidationError, validate_transactions
+from fraud_kedro.io.files import TransactionsFileDataset
 
 HEADER = "transaction_id,timestamp,customer_id,terminal_id,amount,is_fraud\n"
 

@@ -4,7 +4,7 @@ import pandas as pd
 import pytest
 from kedro.io import Version
 
-from fraud_kedro.datasets import AtomicJSONDataset, AtomicParquetDataset, AtomicPickleDataset
+from fraud_kedro.io.files import AtomicJSONDataset, AtomicParquetDataset, AtomicPickleDataset
 
 
 class _KilledMidWrite:

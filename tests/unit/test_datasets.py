@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 from kedro.io import DatasetError
 
-from fraud_kedro.datasets import RegisteredModelDataset, TransactionsFileDataset
+from fraud_kedro.io.files import RegisteredModelDataset, TransactionsFileDataset
 
 
 @pytest.fixture
@@ -120,7 +120,7 @@ def test_catalog_datasets_survive_pickling(tmp_path: Path, kind: str) -> None:
     """The exported MLflow model pickles the inference pipeline's catalog datasets."""
     import pickle
 
-    from fraud_kedro.datasets import AtomicJSONDataset, AtomicParquetDataset, AtomicPickleDataset
+    from fraud_kedro.io.files import AtomicJSONDataset, AtomicParquetDataset, AtomicPickleDataset
 
     cls = {"parquet": AtomicParquetDataset, "pickle": AtomicPickleDataset, "json": AtomicJSONDataset}[kind]
     data = pd.DataFrame({"a": [1, 2]}) if kind != "json" else {"threshold": 0.5}

@@ -11,8 +11,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from fraud_kedro.features import ColumnNames
+from fraud_kedro.ingest import DataValidationError, validate_transactions
 from fraud_kedro.pipelines.data_processing.nodes import validate_raw_transactions
-from fraud_kedro.validation import DataValidationError, validate_transactions
 
 REQUIRED = ["transaction_id", "timestamp", "customer_id", "terminal_id", "amount"]
 
@@ -165,7 +165,7 @@ def test_quarantine_counts_are_logged_per_reason(caplog: pytest.LogCaptureFixtur
     df = df.astype({"amount": object, "timestamp": object})
     df.loc[[1, 2, 7], "amount"] = -1.0
     df.loc[5, "timestamp"] = "garbage"
-    with caplog.at_level(logging.INFO, logger="fraud_kedro.validation"):
+    with caplog.at_level(logging.INFO, logger="fraud_kedro.ingest"):
         valid, quarantine = validate_transactions(df)
     assert len(quarantine) == 4 and len(valid) == 6
     messages = [r.getMessage() for r in caplog.records]

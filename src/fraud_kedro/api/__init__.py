@@ -19,12 +19,12 @@ from typing import Any
 
 from flask import Flask, Response, g, request
 
-from fraud_kedro.api.config import ServingConfig
 from fraud_kedro.api.errors import ApiError, register_error_handlers
 from fraud_kedro.api.history_cache import HistoryCache
-from fraud_kedro.api.metrics import Metrics, get_metrics
 from fraud_kedro.api.model_loader import LoadedModel, ModelHolder, ModelWatcher
+from fraud_kedro.api.prometheus import Metrics, get_metrics
 from fraud_kedro.api.service import Coalescer, ScoringService
+from fraud_kedro.api.serving_config import ServingConfig
 from fraud_kedro.features import FeatureParams
 from fraud_kedro.store import (
     StateStore,
@@ -37,7 +37,13 @@ from fraud_kedro.store import (
     seed_history,
 )
 
-__all__ = ["create_app", "read_label_log", "read_prediction_log", "seed_history"]
+__all__ = [
+    "build_service_state",
+    "create_app",
+    "read_label_log",
+    "read_prediction_log",
+    "seed_history",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -211,15 +217,18 @@ def _warm_up(state: ServiceState) -> None:
     )
 
 
-def create_app(config: ServingConfig | Mapping[str, Any] | None = None) -> Flask:
-    """Build the scoring app.
+def build_service_state(config: ServingConfig | Mapping[str, Any] | None = None) -> ServiceState:
+    """Build what a worker holds: settings, metrics, model holders, state store, model watcher.
+
+    The API (:func:`create_app`) and the stream worker (:mod:`fraud_kedro.stream`) both start
+    from here, so they serve the same model with the same store and shadow challenger.
 
     Args:
         config: A :class:`ServingConfig`, or a mapping of its field names overriding the
             environment (tests), or None to read only the environment.
 
     Returns:
-        The Flask app.
+        The state, with its model loaded (or the load error recorded) and the watcher started.
 
     Raises:
         StoreConfigError: ``FRAUD_STATE_URL`` is wrong (scheme, unreachable server, schema
@@ -234,10 +243,6 @@ def create_app(config: ServingConfig | Mapping[str, Any] | None = None) -> Flask
         import mlflow
 
         mlflow.set_tracking_uri(cfg.tracking_uri)
-
-    app = Flask(__name__)
-    app.config["MAX_CONTENT_LENGTH"] = cfg.max_body_bytes
-    app.json.sort_keys = False  # type: ignore[attr-defined]
     metrics = get_metrics()
 
     champion = ModelHolder(
@@ -284,13 +289,31 @@ def create_app(config: ServingConfig | Mapping[str, Any] | None = None) -> Flask
             state.holders(), state._store, cfg.model_poll_seconds, cfg.model_sync_seconds
         )
         state.watcher.start()  # no thread when both periods are 0
+    return state
+
+
+def create_app(config: ServingConfig | Mapping[str, Any] | None = None) -> Flask:
+    """Build the scoring app.
+
+    Args:
+        config: A :class:`ServingConfig`, or a mapping of its field names overriding the
+            environment (tests), or None to read only the environment.
+
+    Returns:
+        The Flask app.
+    """
+    state = build_service_state(config)
+    cfg, metrics = state.config, state.metrics
+    app = Flask(__name__)
+    app.config["MAX_CONTENT_LENGTH"] = cfg.max_body_bytes
+    app.json.sort_keys = False  # type: ignore[attr-defined]
     if not cfg.api_keys:
         logger.warning("FRAUD_API_KEYS is not set: /score and /feedback need no API key")
     app.extensions["fraud"] = state
 
-    from fraud_kedro.api import admin, feedback, health, openapi, scoring, ui
+    from fraud_kedro.api import admin, console, docs, feedback, health, openapi, scoring, ui
 
-    for module in (scoring, feedback, health, admin, openapi, ui):
+    for module in (scoring, feedback, health, admin, openapi, ui, docs, console):
         app.register_blueprint(module.bp)
     register_error_handlers(app)
 

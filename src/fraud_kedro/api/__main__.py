@@ -20,7 +20,7 @@ from pathlib import Path
 import pandas as pd
 import yaml
 
-from fraud_kedro.api.config import DEFAULT_SEED_PATH, ServingConfig
+from fraud_kedro.api.serving_config import DEFAULT_SEED_PATH, ServingConfig
 from fraud_kedro.features import FeatureParams
 from fraud_kedro.store import TABLES, open_store, seed_history
 

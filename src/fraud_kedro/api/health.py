@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask import Blueprint, Response, current_app, jsonify
 
 from fraud_kedro.api.auth import require_api_key
-from fraud_kedro.api.metrics import render_metrics
+from fraud_kedro.api.prometheus import render_metrics
 from fraud_kedro.store import StateStoreError
 
 bp = Blueprint("health", __name__)

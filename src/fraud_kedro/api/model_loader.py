@@ -28,6 +28,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from fraud_kedro.contract import MODEL_NAME
 from fraud_kedro.features import FeatureParams, compute_features
 from fraud_kedro.store import ModelRef, StateStore, StateStoreError
 
@@ -60,7 +61,7 @@ class ResolvedUri:
     run_id: str | None = None
 
 
-def resolve_model_uri(uri: str, default_name: str = "fraud_detector") -> ResolvedUri:
+def resolve_model_uri(uri: str, default_name: str = MODEL_NAME) -> ResolvedUri:
     """Pin a model URI to a version, so that a later alias move cannot change what is loaded.
 
     Args:
@@ -288,7 +289,7 @@ _CACHE_SIZE = 4
 _CACHE_LOCK = threading.Lock()
 
 
-def load_model(uri: str, default_name: str = "fraud_detector") -> LoadedModel:
+def load_model(uri: str, default_name: str = MODEL_NAME) -> LoadedModel:
     """Resolve, load and smoke-test a model.
 
     Registry versions (``models:/name/N``) and run artifacts are immutable, so the last few loaded
@@ -308,7 +309,7 @@ def load_model(uri: str, default_name: str = "fraud_detector") -> LoadedModel:
 
     resolved = resolve_model_uri(uri, default_name)
     cacheable = bool(_VERSION_URI.match(resolved.load_uri) or _RUN_URI.match(resolved.load_uri))
-    # "models:/fraud_detector/1" names a different model in each registry
+    # "models:/<name>/1" names a different model in each registry
     key = (mlflow.get_registry_uri(), resolved.load_uri)
     with _CACHE_LOCK:
         cached = _CACHE.get(key) if cacheable else None
@@ -371,7 +372,7 @@ class ModelHolder:
         self,
         uri: str,
         role: str = "champion",
-        default_name: str = "fraud_detector",
+        default_name: str = MODEL_NAME,
         loader: Loader | None = None,
         resolver: Resolver | None = None,
         on_swap: Callable[[LoadedModel | None, LoadedModel], None] | None = None,

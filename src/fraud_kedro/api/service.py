@@ -28,8 +28,8 @@ import numpy as np
 import pandas as pd
 
 from fraud_kedro.api.errors import ApiError
-from fraud_kedro.api.metrics import Metrics
 from fraud_kedro.api.model_loader import LoadedModel, ModelHolder, ModelLoadError, check_predictions
+from fraud_kedro.api.prometheus import Metrics
 from fraud_kedro.api.validation import Label, Transaction, utc_now
 from fraud_kedro.explain import reasons
 from fraud_kedro.features import FeatureParams, HistoryWindow, compute_features

@@ -12,6 +12,6 @@ import os
 # NannyML reads this at every usage event; set it before anything can import NannyML.
 os.environ.setdefault("NML_DISABLE_USAGE_LOGGING", "1")
 
-from fraud_kedro.monitoring.config import MonitoringParams  # noqa: E402
+from fraud_kedro.monitoring.params import MonitoringParams  # noqa: E402
 
 __all__ = ["MonitoringParams"]

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import importlib
 import logging
 import os
 import warnings
@@ -74,7 +73,7 @@ def nannyml() -> ModuleType:
     os.environ[_DOTENV_OFF] = "1"
     try:
         with quiet():
-            module = importlib.import_module("nannyml")
+            import nannyml as module  # noqa: PLC0415 - lazy: heavy, and telemetry is off first
     finally:
         if previous is None:
             os.environ.pop(_DOTENV_OFF, None)
@@ -100,7 +99,9 @@ def size_chunker(chunk_size: int) -> object:
 
 def std_threshold(multiplier: float) -> object:
     """A band of ``multiplier`` standard deviations of the reference chunks around their mean."""
-    thresholds = importlib.import_module("nannyml.thresholds")
+    nannyml()  # imported the quiet way first
+    from nannyml import thresholds  # noqa: PLC0415
+
     return thresholds.StandardDeviationThreshold(
         std_lower_multiplier=multiplier, std_upper_multiplier=multiplier
     )
@@ -108,7 +109,9 @@ def std_threshold(multiplier: float) -> object:
 
 def constant_threshold(lower: float | None, upper: float | None) -> object:
     """A fixed alert band."""
-    thresholds = importlib.import_module("nannyml.thresholds")
+    nannyml()
+    from nannyml import thresholds  # noqa: PLC0415
+
     return thresholds.ConstantThreshold(lower=lower, upper=upper)
 
 

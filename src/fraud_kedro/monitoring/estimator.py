@@ -12,7 +12,7 @@ calibrated probability into expected confusion-matrix counts. Two consequences:
 * average precision is estimated as a ratio of expectations, biased low on chunks with few
   frauds; by default the AP reported here is the Monte Carlo expectation of the realised AP
   under the same calibrated probabilities
-  (:func:`~fraud_kedro.monitoring.metrics.expected_ranking_metrics`).
+  (:func:`~fraud_kedro.monitoring.chunk_metrics.expected_ranking_metrics`).
 """
 
 from __future__ import annotations
@@ -25,8 +25,8 @@ import numpy as np
 import pandas as pd
 
 from fraud_kedro.monitoring import _nannyml
+from fraud_kedro.monitoring.chunk_metrics import expected_ranking_metrics
 from fraud_kedro.monitoring.chunking import chunk_bounds
-from fraud_kedro.monitoring.metrics import expected_ranking_metrics
 
 logger = logging.getLogger(__name__)
 

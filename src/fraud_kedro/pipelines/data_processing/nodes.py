@@ -8,7 +8,7 @@ import pandas as pd
 
 from fraud_kedro import creditcard
 from fraud_kedro.features import FeatureParams, compute_features, feature_names
-from fraud_kedro.validation import validate_transactions
+from fraud_kedro.ingest import validate_transactions
 
 logger = logging.getLogger(__name__)
 
@@ -43,8 +43,28 @@ def add_served_transactions(
     return combined
 
 
+def _with_label_delay(feature_params: dict | None, label_delay_days: float | None) -> dict | None:
+    """The ``features`` parameters with the one label delay (``split.delay_days``) filled in.
+
+    The terminal windows look back past the label delay; that delay is the project's single
+    ``split.delay_days`` parameter (docs/contract.md), recorded in the feature spec as
+    ``terminal_label_delay_days`` so that the scoring service applies the same one.
+    """
+    if label_delay_days is None:
+        return feature_params
+    params = dict(feature_params or {})
+    if "terminal_label_delay_days" in params:
+        raise ValueError(
+            "features.terminal_label_delay_days is no longer a parameter: the label delay is "
+            "split.delay_days (one parameter for features, split and monitoring)"
+        )
+    delay = float(label_delay_days)
+    params["terminal_label_delay_days"] = int(delay) if delay.is_integer() else delay
+    return params
+
+
 def validate_raw_transactions(
-    raw_transactions: pd.DataFrame, feature_params: dict
+    raw_transactions: pd.DataFrame, feature_params: dict, label_delay_days: float | None = None
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Validate raw transactions; bad rows go to quarantine with their reason.
 
@@ -52,10 +72,12 @@ def validate_raw_transactions(
         raw_transactions: Raw transactions in the contract schema, or in the ULB layout when
             ``features.schema`` is ``creditcard`` (:mod:`fraud_kedro.creditcard`).
         feature_params: The ``features`` parameters (for the column names).
+        label_delay_days: The label delay (``split.delay_days``).
 
     Returns:
         Valid transactions (sorted by time) and quarantined rows.
     """
+    feature_params = _with_label_delay(feature_params, label_delay_days)
     schema, feature_params = creditcard.split_feature_params(feature_params)
     params = FeatureParams.from_dict(feature_params)
     if schema.schema == creditcard.CREDITCARD:
@@ -63,18 +85,22 @@ def validate_raw_transactions(
     return validate_transactions(raw_transactions, params.columns)
 
 
-def build_model_input_table(transactions: pd.DataFrame, feature_params: dict) -> pd.DataFrame:
+def build_model_input_table(
+    transactions: pd.DataFrame, feature_params: dict, label_delay_days: float | None = None
+) -> pd.DataFrame:
     """Point-in-time features for every valid transaction, plus its label where known.
 
     Args:
         transactions: Validated transactions.
         feature_params: The ``features`` parameters.
+        label_delay_days: The label delay (``split.delay_days``).
 
     Returns:
         The model input table: keys, features, and the label and ``fraud_scenario`` columns when the
         data has them (they never reach the model: the feature list excludes them). The
         ``creditcard`` schema has no history features (:func:`fraud_kedro.creditcard.build_features`).
     """
+    feature_params = _with_label_delay(feature_params, label_delay_days)
     schema, feature_params = creditcard.split_feature_params(feature_params)
     params = FeatureParams.from_dict(feature_params)
     if schema.schema == creditcard.CREDITCARD:
@@ -89,13 +115,14 @@ def build_model_input_table(transactions: pd.DataFrame, feature_params: dict) ->
     return table
 
 
-def make_feature_spec(feature_params: dict) -> dict:
+def make_feature_spec(feature_params: dict, label_delay_days: float | None = None) -> dict:
     """The ordered feature list and the feature parameters, an artifact that travels with the model.
 
     The scoring service rebuilds history features online from ``params`` and checks the input
     against ``features``. A non-default raw schema (``creditcard``) is recorded under ``schema`` and
     left out of ``params``, so that ``FeatureParams.from_dict(spec["params"])`` works everywhere.
     """
+    feature_params = _with_label_delay(feature_params, label_delay_days)
     schema, contract_params = creditcard.split_feature_params(feature_params)
     params = FeatureParams.from_dict(contract_params)
     if schema.schema == creditcard.CREDITCARD:

@@ -22,22 +22,24 @@ def create_pipeline(**kwargs) -> Pipeline:
             ),
             Node(
                 validate_raw_transactions,
-                inputs=["training_transactions", "params:features"],
+                inputs=["training_transactions", "params:features", "params:split.delay_days"],
                 outputs=["validated_transactions", "quarantined_transactions"],
                 name="validate_raw_transactions_node",
             ),
             Node(
                 build_model_input_table,
-                inputs=["validated_transactions", "params:features"],
+                inputs=["validated_transactions", "params:features", "params:split.delay_days"],
                 outputs="model_input_table",
                 name="build_model_input_table_node",
             ),
             Node(
                 make_feature_spec,
-                inputs="params:features",
+                inputs=["params:features", "params:split.delay_days"],
                 outputs="feature_spec",
                 name="make_feature_spec_node",
             ),
         ],
         tags=["data_processing"],
+        namespace="data_processing",  # kedro-viz collapses the stage; dataset names stay global
+        prefix_datasets_with_namespace=False,
     )

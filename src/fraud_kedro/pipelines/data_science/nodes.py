@@ -11,6 +11,7 @@ import optuna
 import pandas as pd
 
 from fraud_kedro.creditcard import split_feature_params
+from fraud_kedro.distributed.tuning import sampler_seed, storage_url
 from fraud_kedro.features import FeatureParams
 from fraud_kedro.models import DETERMINISTIC, build_estimator, calibrate, limit_threads, suggest_params
 from fraud_kedro.selection import choose_candidate, fit_on_fold, single_row_ms, with_tuned_trees
@@ -147,9 +148,9 @@ def tune_models(
         study = optuna.create_study(
             study_name=f"{tuning['study_prefix']}-{kind}",
             direction="maximize",
-            sampler=optuna.samplers.TPESampler(seed=seed),
+            sampler=optuna.samplers.TPESampler(seed=sampler_seed(seed, tuning)),
             pruner=optuna.pruners.MedianPruner(n_startup_trials=3, n_warmup_steps=1),
-            storage=tuning.get("storage"),
+            storage=storage_url(tuning.get("storage")),
             load_if_exists=True,
         )
         started = time.perf_counter()

@@ -81,4 +81,6 @@ def create_pipeline(**kwargs) -> Pipeline:
             ),
         ],
         tags=["training", "evaluation"],
+        namespace="evaluation",  # kedro-viz collapses the stage; dataset names stay global
+        prefix_datasets_with_namespace=False,
     )

@@ -18,22 +18,47 @@ import pandas as pd
 
 from fraud_kedro.io.service_log import ServiceLogData
 from fraud_kedro.monitoring import alerts as alerts_lib
+from fraud_kedro.monitoring import champion_challenger, plots
 from fraud_kedro.monitoring import drift as drift_lib
 from fraud_kedro.monitoring import estimator as estimator_lib
-from fraud_kedro.monitoring import plots
+from fraud_kedro.monitoring.chunk_metrics import (
+    calibration_summary,
+    jsonable,
+    realized_rows,
+    reliability_table,
+)
 from fraud_kedro.monitoring.chunking import chunk_table, plan_chunk_size
-from fraud_kedro.monitoring.config import ColumnsParams, MonitoringParams
-from fraud_kedro.monitoring.metrics import calibration_summary, realized_metrics, reliability_table
+from fraud_kedro.monitoring.params import ColumnsParams, MonitoringParams
 from fraud_kedro.monitoring.sources import join_service_log, label_batch, resolve_as_of
 
 logger = logging.getLogger(__name__)
 
-_CHALLENGER_METRICS = ("roc_auc", "average_precision")
-
-
 # ------------------------------------------------------------------------------------------------
 # helpers
 # ------------------------------------------------------------------------------------------------
+
+
+def resolve_monitoring_params(params: dict | None, label_delay_days: float) -> MonitoringParams:
+    """The typed monitoring parameters, with the project's one label delay.
+
+    Args:
+        params: The ``monitoring`` parameters.
+        label_delay_days: ``split.delay_days``, the label delay of features, split and monitoring.
+
+    Returns:
+        The parameters every monitoring node takes.
+
+    Raises:
+        ValueError: On an unknown or invalid key, naming it (``monitoring.label_delay_days`` moved
+            to ``split.delay_days``).
+    """
+    raw = dict(params or {})
+    if "label_delay_days" in raw:
+        raise ValueError(
+            "monitoring.label_delay_days is no longer a parameter: the label delay is "
+            "split.delay_days (one parameter for features, split and monitoring)"
+        )
+    return MonitoringParams.coerce({**raw, "label_delay_days": float(label_delay_days)})
 
 
 def _features(feature_spec: dict) -> list[str]:
@@ -82,20 +107,6 @@ def _with_decisions(
 def _chunk_dates(table: pd.DataFrame, chunks: pd.DataFrame) -> pd.DataFrame:
     info = chunks[["period", "chunk_index", "chunk_start", "chunk_end"]]
     return table.merge(info, on=["period", "chunk_index"], how="left", validate="many_to_one")
-
-
-def _jsonable(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {str(k): _jsonable(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_jsonable(v) for v in value]
-    if isinstance(value, np.generic):
-        value = value.item()
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, pd.Timestamp | datetime):
-        return value.isoformat()
-    return value
 
 
 # ------------------------------------------------------------------------------------------------
@@ -257,7 +268,7 @@ def plan_chunks(
 # ------------------------------------------------------------------------------------------------
 
 
-def estimate_performance(
+def estimate_monitoring_performance(
     reference: pd.DataFrame,
     analysis: pd.DataFrame,
     chunk_plan: dict,
@@ -288,42 +299,6 @@ def estimate_performance(
     return estimate.table, {"recalibrated": estimate.recalibrated}
 
 
-def _realized_rows(
-    frame: pd.DataFrame,
-    chunks: pd.DataFrame,
-    period: str,
-    c: ColumnsParams,
-    metrics: tuple[str, ...],
-    min_coverage: float,
-    score: str,
-) -> list[dict]:
-    rows = []
-    available = frame[c.label_available].to_numpy(dtype=bool)
-    labels = frame[c.label].to_numpy(dtype=np.float64)
-    scores = frame[score].to_numpy(dtype=np.float64)
-    # decisions belong to the champion: threshold metrics are computed for its score only
-    decisions = frame[c.prediction].to_numpy() if score == c.score else None
-    for chunk in chunks[chunks["period"] == period].itertuples(index=False):
-        sl = slice(int(chunk.start_index), int(chunk.end_index))
-        mask = available[sl]
-        coverage = float(mask.mean()) if mask.size else 0.0
-        values = dict.fromkeys(metrics, math.nan)
-        if coverage >= min_coverage:
-            pred = decisions[sl][mask] if decisions is not None else np.zeros(int(mask.sum()))
-            values = realized_metrics(labels[sl][mask], scores[sl][mask], pred, metrics)
-        for metric, value in values.items():
-            rows.append(
-                {
-                    "period": period,
-                    "chunk_index": int(chunk.chunk_index),
-                    "metric": metric,
-                    "realized": value,
-                    "label_coverage": coverage,
-                }
-            )
-    return rows
-
-
 def calculate_realized_performance(
     reference: pd.DataFrame,
     analysis: pd.DataFrame,
@@ -339,7 +314,7 @@ def calculate_realized_performance(
     c, perf = p.columns, p.performance
     rows = []
     for period, frame in (("reference", reference), ("analysis", analysis)):
-        rows += _realized_rows(
+        rows += realized_rows(
             frame, chunks, period, c, perf.metrics, perf.min_label_coverage, c.score
         )
     realized = pd.DataFrame(rows)
@@ -518,7 +493,7 @@ def assess_calibration(
         "re-calibrated the scores (isotonic)" if report["estimator_recalibrated"]
         else "used the scores as they are",
     )  # fmt: skip
-    return _jsonable(report), pd.concat(tables, ignore_index=True)
+    return jsonable(report), pd.concat(tables, ignore_index=True)
 
 
 # ------------------------------------------------------------------------------------------------
@@ -534,134 +509,14 @@ def compare_champion_challenger(
 ) -> tuple[pd.DataFrame, dict]:
     """Champion against the shadow challenger on the same traffic, estimated and realised.
 
-    The challenger's scores are the ``challenger_score`` column of the analysis table. Its
-    estimator is fitted on the reference when the reference has challenger scores, else on the
-    analysis rows whose labels are known (the same traffic).
+    The comparison is :func:`fraud_kedro.monitoring.champion_challenger.compare`.
 
     Returns:
         Per chunk and metric (ROC AUC, AP): champion and challenger, estimated and realised; and a
         summary (overall realised metrics on labelled rows, mean estimates, which is better).
     """
     p = MonitoringParams.coerce(params)
-    c = p.columns
-    columns = [
-        "chunk_index", "chunk_start", "chunk_end", "metric", "champion_estimated",
-        "challenger_estimated", "champion_realized", "challenger_realized",
-    ]  # fmt: skip
-    if c.challenger_score not in analysis.columns or analysis[c.challenger_score].isna().all():
-        return pd.DataFrame(columns=columns), {"available": False}
-    data = analysis[analysis[c.challenger_score].notna()].reset_index(drop=True)
-    if len(data) < len(analysis):
-        logger.warning("Challenger scored %d of %d analysis rows", len(data), len(analysis))
-    size = int(chunk_plan["chunk_size"])
-    own_chunks = pd.concat(
-        [
-            chunk_table(data, size, c.timestamp, c.label, c.label_available).assign(
-                period="analysis"
-            )
-        ],
-        ignore_index=True,
-    )
-    metrics = _CHALLENGER_METRICS
-    rows: dict[tuple[int, str], dict] = {}
-    for role, score in (("champion", c.score), ("challenger", c.challenger_score)):
-        for r in _realized_rows(
-            data, own_chunks, "analysis", c, metrics, p.performance.min_label_coverage, score
-        ):
-            rows.setdefault((r["chunk_index"], r["metric"]), {})[f"{role}_realized"] = r["realized"]
-
-    fit = _challenger_reference(reference, data, c, size, p)
-    for role, score, fit_frame in (
-        ("champion", c.score, reference),
-        ("challenger", c.challenger_score, fit),
-    ):
-        if fit_frame is None:
-            continue
-        estimate = estimator_lib.estimate_performance(
-            fit_frame.assign(**{c.score: fit_frame[score]}),
-            data.assign(**{c.score: data[score]}),
-            score=c.score,
-            label=c.label,
-            reference_prediction=np.zeros(len(fit_frame), dtype=np.int64),
-            analysis_prediction=np.zeros(len(data), dtype=np.int64),
-            metrics=metrics,
-            chunk_size=size,
-            ap_samples=p.performance.ap_samples,
-            seed=p.performance.seed,
-        ).analysis()
-        for r in estimate.itertuples(index=False):
-            rows.setdefault((r.chunk_index, r.metric), {})[f"{role}_estimated"] = r.estimated
-    table = pd.DataFrame(
-        [{"chunk_index": k[0], "metric": k[1], **v} for k, v in sorted(rows.items())]
-    )
-    table = table.merge(
-        own_chunks[["chunk_index", "chunk_start", "chunk_end"]], on="chunk_index", how="left"
-    )
-    table = table.reindex(columns=columns)
-    fitted_on = None if fit is None else "reference" if fit is reference else "labelled analysis"
-    summary = _challenger_summary(data, table, c, metrics, fitted_on)
-    logger.info("Champion/challenger: %s", summary.get("realized_overall"))
-    return table, summary
-
-
-def _challenger_reference(
-    reference: pd.DataFrame,
-    data: pd.DataFrame,
-    c: ColumnsParams,
-    size: int,
-    p: MonitoringParams,
-) -> pd.DataFrame | None:
-    """Labelled rows with challenger scores to fit the challenger's estimator on, if enough."""
-    needed = size * p.chunking.min_reference_chunks
-    if c.challenger_score in reference.columns and reference[c.challenger_score].notna().all():
-        return reference
-    labelled = data[data[c.label_available].to_numpy(dtype=bool)].reset_index(drop=True)
-    if len(labelled) >= needed and labelled[c.label].sum() > 0:
-        return labelled.assign(**{c.label: labelled[c.label].astype(np.int64)})
-    logger.info(
-        "Challenger estimates skipped: %d labelled rows with challenger scores, %d needed",
-        len(labelled),
-        needed,
-    )
-    return None
-
-
-def _challenger_summary(
-    data: pd.DataFrame,
-    table: pd.DataFrame,
-    c: ColumnsParams,
-    metrics: tuple[str, ...],
-    fitted_on: str | None,
-) -> dict:
-    labelled = data[data[c.label_available].to_numpy(dtype=bool)]
-    y = labelled[c.label].to_numpy(dtype=np.float64)
-    overall = {}
-    for role, score in (("champion", c.score), ("challenger", c.challenger_score)):
-        values = realized_metrics(y, labelled[score].to_numpy(), np.zeros(len(y)), metrics)
-        overall[role] = values
-    estimated = {
-        role: {
-            m: float(table.loc[table["metric"] == m, f"{role}_estimated"].mean()) for m in metrics
-        }
-        for role in ("champion", "challenger")
-    }
-    better = {
-        m: bool(overall["challenger"][m] > overall["champion"][m])
-        if not (math.isnan(overall["challenger"][m]) or math.isnan(overall["champion"][m]))
-        else None
-        for m in metrics
-    }
-    return _jsonable(
-        {
-            "available": True,
-            "n_rows": len(data),
-            "n_labelled": len(labelled),
-            "challenger_estimator_fitted_on": fitted_on,
-            "realized_overall": overall,
-            "estimated_mean": estimated,
-            "challenger_better_realized": better,
-        }
-    )
+    return champion_challenger.compare(reference, analysis, int(chunk_plan["chunk_size"]), p)
 
 
 # ------------------------------------------------------------------------------------------------
@@ -669,7 +524,7 @@ def _challenger_summary(
 # ------------------------------------------------------------------------------------------------
 
 
-def collect_alerts(
+def collect_monitoring_alerts(
     performance: pd.DataFrame,
     drift: pd.DataFrame,
     data_quality: pd.DataFrame,
@@ -738,7 +593,7 @@ def decide_retraining(
         logger.warning("Retraining recommended: %s", "; ".join(decision["reasons"]))
     else:
         logger.info("No retraining needed (%d analysis chunks checked)", len(analysis))
-    return _jsonable(decision)
+    return jsonable(decision)
 
 
 def build_monitoring_metrics(

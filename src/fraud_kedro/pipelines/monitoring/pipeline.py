@@ -11,9 +11,11 @@ from typing import Any
 
 from kedro.pipeline import Node, Pipeline
 
+from fraud_kedro.monitoring import report
 from fraud_kedro.pipelines.monitoring import nodes
 
-_PARAMS = "params:monitoring"
+# the monitoring parameters with the one label delay (split.delay_days) filled in
+_PARAMS = "monitoring_params"
 
 
 def create_pipeline(**kwargs: Any) -> Pipeline:
@@ -27,6 +29,12 @@ def create_pipeline(**kwargs: Any) -> Pipeline:
     """
     return Pipeline(
         [
+            Node(
+                nodes.resolve_monitoring_params,
+                inputs=["params:monitoring", "params:split.delay_days"],
+                outputs=_PARAMS,
+                name="resolve_monitoring_params_node",
+            ),
             Node(
                 nodes.prepare_reference,
                 inputs=["reference_predictions", "feature_spec", "decision_threshold", _PARAMS],
@@ -52,7 +60,7 @@ def create_pipeline(**kwargs: Any) -> Pipeline:
                 name="plan_monitoring_chunks_node",
             ),
             Node(
-                nodes.estimate_performance,
+                nodes.estimate_monitoring_performance,
                 inputs=[
                     "monitoring_reference",
                     "monitoring_analysis",
@@ -136,7 +144,7 @@ def create_pipeline(**kwargs: Any) -> Pipeline:
                 name="compare_champion_challenger_node",
             ),
             Node(
-                nodes.collect_alerts,
+                nodes.collect_monitoring_alerts,
                 inputs=[
                     "monitoring_performance",
                     "monitoring_drift",
@@ -190,6 +198,20 @@ def create_pipeline(**kwargs: Any) -> Pipeline:
                 outputs="monitoring_calibration_plot",
                 name="plot_monitoring_calibration_node",
             ),
+            Node(
+                report.build_index,
+                inputs=[
+                    "retrain_decision",
+                    "monitoring_alerts",
+                    "monitoring_performance",
+                    "monitoring_drift",
+                    "monitoring_reliability",
+                ],
+                outputs="monitoring_report",
+                name="build_monitoring_report_node",
+            ),
         ],
         tags=["monitoring"],
+        namespace="monitoring",  # kedro-viz collapses the stage; dataset names stay global
+        prefix_datasets_with_namespace=False,
     )

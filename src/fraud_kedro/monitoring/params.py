@@ -12,8 +12,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from typing import Any
 
+from fraud_kedro.contract import COLUMNS, DEFAULT_LABEL_DELAY_DAYS, RANKING_METRICS, THRESHOLD_METRICS
+
 SOURCES = ("batch", "service_log")
-PERFORMANCE_METRICS = ("roc_auc", "average_precision", "precision", "recall", "f1")
+PERFORMANCE_METRICS = (*RANKING_METRICS, *THRESHOLD_METRICS)
 DRIFT_METHODS = ("jensen_shannon", "hellinger", "wasserstein", "kolmogorov_smirnov")
 ALERT_KINDS = (
     "performance_estimated",
@@ -60,9 +62,9 @@ def _tuple(obj: object, name: str) -> None:
 class ColumnsParams:
     """Column names of the prediction tables (inputs) and the one column this pipeline adds."""
 
-    transaction_id: str = "transaction_id"
-    timestamp: str = "timestamp"
-    label: str = "is_fraud"
+    transaction_id: str = COLUMNS.transaction_id
+    timestamp: str = COLUMNS.timestamp
+    label: str = COLUMNS.label
     score: str = "fraud_probability"
     prediction: str = "is_fraud_predicted"
     challenger_score: str = "challenger_probability"
@@ -209,8 +211,9 @@ class MonitoringParams:
     """All parameters of the monitoring pipeline."""
 
     source: str = "batch"
-    # labels count as known only for rows at least this old at ``as_of`` (chargeback delay)
-    label_delay_days: float = 7.0
+    # labels count as known only for rows at least this old at ``as_of`` (chargeback delay); not
+    # a monitoring key in conf/: the pipeline fills in the one label delay, ``split.delay_days``
+    label_delay_days: float = float(DEFAULT_LABEL_DELAY_DAYS)
     # end of the analysis period; null = the latest timestamp of the analysis data
     as_of: str | None = None
     # service log: a transaction without a label once the delay has passed is legitimate

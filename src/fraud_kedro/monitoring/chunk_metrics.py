@@ -7,13 +7,19 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
-from sklearn.metrics import average_precision_score, roc_auc_score
 
-THRESHOLD_METRICS = ("precision", "recall", "f1")
-RANKING_METRICS = ("roc_auc", "average_precision")
+from fraud_kedro.contract import RANKING_METRICS, THRESHOLD_METRICS
+from fraud_kedro.metrics import ranking_metrics, threshold_metrics
+
+if TYPE_CHECKING:
+    from fraud_kedro.monitoring.params import ColumnsParams
+
+__all__ = ["RANKING_METRICS", "THRESHOLD_METRICS", "jsonable", "realized_metrics", "realized_rows"]
 
 
 def realized_metrics(
@@ -22,7 +28,7 @@ def realized_metrics(
     y_pred: np.ndarray,
     metrics: Iterable[str],
 ) -> dict[str, float]:
-    """Realised metrics of one chunk; NaN when a metric is undefined (e.g. no fraud).
+    """Realised metrics of one chunk, as :mod:`fraud_kedro.metrics` defines them (NaN = undefined).
 
     Args:
         y_true: 0/1 labels.
@@ -30,27 +36,12 @@ def realized_metrics(
         y_pred: 0/1 decisions at the model's threshold.
         metrics: Names among ``roc_auc, average_precision, precision, recall, f1``.
     """
-    y_true = np.asarray(y_true).astype(np.int64)
-    y_pred = np.asarray(y_pred).astype(np.int64)
-    n_pos = int(y_true.sum())
-    both_classes = 0 < n_pos < len(y_true)
-    tp = int(((y_pred == 1) & (y_true == 1)).sum())
-    n_pred = int(y_pred.sum())
-    out: dict[str, float] = {}
-    for metric in metrics:
-        if metric == "roc_auc":
-            out[metric] = float(roc_auc_score(y_true, score)) if both_classes else math.nan
-        elif metric == "average_precision":
-            out[metric] = float(average_precision_score(y_true, score)) if n_pos else math.nan
-        elif metric == "precision":
-            out[metric] = tp / n_pred if n_pred else math.nan
-        elif metric == "recall":
-            out[metric] = tp / n_pos if n_pos else math.nan
-        elif metric == "f1":
-            out[metric] = 2 * tp / (n_pred + n_pos) if (n_pred + n_pos) else math.nan
-        else:
-            raise ValueError(f"unknown metric {metric!r}")
-    return out
+    metrics = list(metrics)
+    unknown = [m for m in metrics if m not in RANKING_METRICS + THRESHOLD_METRICS]
+    if unknown:
+        raise ValueError(f"unknown metric {unknown[0]!r}")
+    values = {**ranking_metrics(y_true, score), **threshold_metrics(y_true, y_pred)}
+    return {metric: values[metric] for metric in metrics}
 
 
 def _tie_groups(score: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -222,3 +213,58 @@ def calibration_summary(y_true: np.ndarray, probability: np.ndarray, n_bins: int
         "max_bin_error": mce,
         "n_bins": int(len(table)),
     }
+
+
+def realized_rows(
+    frame: pd.DataFrame,
+    chunks: pd.DataFrame,
+    period: str,
+    c: ColumnsParams,
+    metrics: tuple[str, ...],
+    min_coverage: float,
+    score: str,
+) -> list[dict]:
+    """Realised metrics per chunk of one period, for the chunks labelled at least ``min_coverage``.
+
+    Threshold metrics use the champion's decisions (``c.prediction``) for its own score only.
+    """
+    rows = []
+    available = frame[c.label_available].to_numpy(dtype=bool)
+    labels = frame[c.label].to_numpy(dtype=np.float64)
+    scores = frame[score].to_numpy(dtype=np.float64)
+    # decisions belong to the champion: threshold metrics are computed for its score only
+    decisions = frame[c.prediction].to_numpy() if score == c.score else None
+    for chunk in chunks[chunks["period"] == period].itertuples(index=False):
+        sl = slice(int(chunk.start_index), int(chunk.end_index))
+        mask = available[sl]
+        coverage = float(mask.mean()) if mask.size else 0.0
+        values = dict.fromkeys(metrics, math.nan)
+        if coverage >= min_coverage:
+            pred = decisions[sl][mask] if decisions is not None else np.zeros(int(mask.sum()))
+            values = realized_metrics(labels[sl][mask], scores[sl][mask], pred, metrics)
+        for metric, value in values.items():
+            rows.append(
+                {
+                    "period": period,
+                    "chunk_index": int(chunk.chunk_index),
+                    "metric": metric,
+                    "realized": value,
+                    "label_coverage": coverage,
+                }
+            )
+    return rows
+
+
+def jsonable(value: Any) -> Any:
+    """``value`` with numpy scalars, timestamps and non-finite floats made JSON-safe (NaN -> None)."""
+    if isinstance(value, dict):
+        return {str(k): jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [jsonable(v) for v in value]
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, pd.Timestamp | datetime):
+        return value.isoformat()
+    return value

@@ -13,9 +13,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from fraud_kedro.contract import MODEL_NAME, model_uri
 from fraud_kedro.store.connect import DEFAULT_STATE_DB, state_url_from_env
 
-DEFAULT_MODEL_URI = "models:/fraud_detector@champion"
+DEFAULT_MODEL_URI = model_uri()
 DEFAULT_SEED_PATH = "data/02_intermediate/validated_transactions.parquet"
 
 
@@ -115,7 +116,7 @@ class ServingConfig:
     shadow_model_uri: str | None = None
     shadow_share: float = 1.0
     shadow_after_response: bool = True
-    model_name: str = "fraud_detector"
+    model_name: str = MODEL_NAME
     log_level: str = "INFO"
     numeric_threads: int = 1
     history_cache_rows: int = 2_000_000
@@ -157,7 +158,7 @@ class ServingConfig:
             shadow_model_uri=env.get("FRAUD_SHADOW_MODEL_URI") or None,
             shadow_share=_float(env, "FRAUD_SHADOW_SHARE", 1.0, 0.0, 1.0),
             shadow_after_response=_bool(env, "FRAUD_SHADOW_AFTER_RESPONSE", True),
-            model_name=env.get("FRAUD_MODEL_NAME") or "fraud_detector",
+            model_name=env.get("FRAUD_MODEL_NAME") or MODEL_NAME,
             log_level=(env.get("FRAUD_LOG_LEVEL") or "INFO").upper(),
             numeric_threads=_int(env, "FRAUD_NUMERIC_THREADS", 1),
             history_cache_rows=_int(env, "FRAUD_HISTORY_CACHE_ROWS", 2_000_000),
