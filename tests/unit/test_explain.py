@@ -8,7 +8,7 @@ from sklearn.datasets import make_classification
 from threadpoolctl import threadpool_limits
 
 from fraud_kedro.explain import FEATURE_DESCRIPTIONS, contributions, describe, reasons
-from fraud_kedro.features import FeatureParams, feature_names
+from fraud_kedro.features import EXTRA_GROUPS, FeatureParams, feature_names
 from fraud_kedro.models import build_estimator, calibrate
 
 
@@ -77,8 +77,12 @@ def test_plain_language_names() -> None:
     assert describe("terminal_risk_7d", 0.25) == (
         "25.0% of this terminal's transactions in a 7-day window were confirmed fraud")
     assert describe("is_night", 1) == "at night"
+    assert describe("customer_terminal_nb_tx_30d", 0) == (
+        "first visit of this card at this terminal in 30 days")
+    assert describe("customer_seconds_since_last_tx", 5400) == (
+        "1.5 hours since this card's previous transaction")
     assert describe("unknown_feature", 2.5) == "unknown_feature = 2.5"
     # every feature compute_features makes has an entry in the one table
-    for name in feature_names(FeatureParams()):
+    for name in feature_names(FeatureParams(extra_features=EXTRA_GROUPS)):
         assert "=" not in describe(name, 1.0), name
     assert len({p for p, _ in FEATURE_DESCRIPTIONS}) == len(FEATURE_DESCRIPTIONS)

@@ -8,7 +8,12 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from fraud_kedro.features import FeatureParams, compute_features, feature_names
+from fraud_kedro.features import (
+    FeatureParams,
+    compute_features,
+    extra_feature_names,
+    feature_names,
+)
 from fraud_kedro.pipelines.data_processing.nodes import build_model_input_table, make_feature_spec
 
 KEYS = ["transaction_id", "timestamp", "customer_id", "terminal_id"]
@@ -45,7 +50,10 @@ def test_feature_names_order_and_output_columns(feature_params: FeatureParams) -
     names = feature_names(feature_params)
     assert names[:4] == ["amount", "hour", "is_weekend", "is_night"]
     assert "customer_amount_ratio_30d" in names and "terminal_risk_7d" in names
-    assert len(names) == len(set(names)) == 4 + 3 * 3 + 2 * 3
+    # the classic features, then the optional groups (recency 1, z-score per card window, card at
+    # terminal 1) when conf/base switches them on
+    extra = len(extra_feature_names(feature_params))
+    assert len(names) == len(set(names)) == 4 + 3 * 3 + 2 * 3 + extra
     out = compute_features(frame([(1, "2018-04-01", 1, 1, 5.0, 0)]), feature_params)
     assert list(out.columns) == KEYS + names
 

@@ -53,8 +53,8 @@ def test_build_estimator(kind: str, params: dict, cls: type) -> None:
 
 
 def test_build_estimator_rejects_unknown_kind() -> None:
-    with pytest.raises(ValueError, match="xgboost"):
-        build_estimator("xgboost", {}, 0)
+    with pytest.raises(ValueError, match="lightgbm"):
+        build_estimator("catboost", {}, 0)
 
 
 def test_build_estimator_rejects_unknown_hyperparameter() -> None:
