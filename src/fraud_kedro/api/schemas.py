@@ -79,12 +79,19 @@ def _zero_or_one(value: int | float) -> int:
 
 TransactionId = Annotated[
     StrictInt,
-    Field(ge=0, le=INT64_MAX, description="unique id; an id already scored with other fields gives 409"),
+    Field(
+        ge=0,
+        le=INT64_MAX,
+        description=(
+            "unique id, an integer literal (17, not 17.0); an id already scored with other "
+            "fields gives 409"
+        ),
+    ),
 ]
 EntityId = Annotated[
     Annotated[StrictInt, Field(ge=INT64_MIN, le=INT64_MAX)]
     | Annotated[StrictStr, Field(min_length=1, max_length=MAX_ID_LENGTH, pattern=r"\S")],
-    Field(union_mode="left_to_right"),
+    Field(union_mode="left_to_right", description="an integer literal (17, not 17.0) or a string"),
 ]
 Timestamp = Annotated[
     StrictStr,
