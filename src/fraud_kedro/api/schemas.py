@@ -20,6 +20,7 @@ from typing import Annotated, Any, NamedTuple
 from pydantic import (
     AfterValidator,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     StrictFloat,
@@ -77,21 +78,28 @@ def _zero_or_one(value: int | float) -> int:
     return int(value)
 
 
+def _integral(value: Any) -> Any:
+    """17.0 is the integer 17 (JSON Schema 2020-12: a number with a zero fraction is an integer)."""
+    if isinstance(value, float) and value.is_integer() and INT64_MIN <= value < 2.0**63:
+        return int(value)
+    return value
+
+
 TransactionId = Annotated[
     StrictInt,
     Field(
         ge=0,
         le=INT64_MAX,
-        description=(
-            "unique id, an integer literal (17, not 17.0); an id already scored with other "
-            "fields gives 409"
-        ),
+        description="unique id (17.0 counts as 17); an id already scored with other fields gives 409",
     ),
+    BeforeValidator(_integral),
 ]
 EntityId = Annotated[
     Annotated[StrictInt, Field(ge=INT64_MIN, le=INT64_MAX)]
     | Annotated[StrictStr, Field(min_length=1, max_length=MAX_ID_LENGTH, pattern=r"\S")],
-    Field(union_mode="left_to_right", description="an integer literal (17, not 17.0) or a string"),
+    Field(union_mode="left_to_right"),
+    BeforeValidator(_integral),
+    Field(description="an integer (17.0 counts as 17) or a string"),
 ]
 Timestamp = Annotated[
     StrictStr,
