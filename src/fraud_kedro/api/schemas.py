@@ -108,6 +108,8 @@ Timestamp = Annotated[
         {
             "type": "string",
             "format": "date-time",
+            # the year range as a pattern too, so that generated documents' clients stay inside it
+            "pattern": r"^(19[7-9][0-9]|2[01][0-9][0-9]|2200)-",
             "description": (
                 f"ISO 8601 / RFC 3339; naive means UTC; years {MIN_YEAR}-{MAX_YEAR} "
                 "(others are answered 400)"
