@@ -188,9 +188,9 @@ QueryFlag = Annotated[Any, AfterValidator(_true_or_false), WithJsonSchema({"type
 
 
 class ScoreQuery(BaseModel):
-    """Query parameters of ``POST /score`` (other parameters are ignored)."""
+    """Query parameters of ``POST /score`` (an unknown parameter is refused, as unknown fields are)."""
 
-    model_config = ConfigDict(extra="ignore")
+    model_config = ConfigDict(extra="forbid")
     explain: QueryFlag = Field(False, description="also answer the reasons of each score")
 
 
