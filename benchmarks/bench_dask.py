@@ -57,10 +57,10 @@ def child_pandas(files: list[str], out: Path) -> dict:
     fp = _feature_params()
     t0 = time.perf_counter()
     raw = pd.concat([pd.read_parquet(f) for f in files], ignore_index=True)
-    valid, _ = validate_raw_transactions(raw, fp)
+    valid, _ = validate_raw_transactions(raw, fp, 7)
     del raw
     t1 = time.perf_counter()
-    table = build_model_input_table(valid, fp)
+    table = build_model_input_table(valid, fp, 7)
     del valid
     out.mkdir(parents=True, exist_ok=True)
     table.to_parquet(out / "model_input_table.parquet", index=False)
@@ -82,12 +82,12 @@ def child_dask(files: list[str], out: Path, workers: int, memory_limit: str) -> 
                       dashboard_address=None) as cluster, Client(cluster) as client:
         t0 = time.perf_counter()
         raw = dd.read_parquet(files)
-        valid, quarantine = nodes.validate_raw_transactions(raw, fp, dask_params)
+        valid, quarantine = nodes.validate_raw_transactions(raw, fp, 7, dask_params)
         valid.to_parquet(str(out / "validated"), write_index=False)
         quarantine.to_parquet(str(out / "quarantine"), write_index=False)
         t1 = time.perf_counter()
         valid = dd.read_parquet(str(out / "validated"))
-        table = nodes.build_model_input_table(valid, fp, dask_params)
+        table = nodes.build_model_input_table(valid, fp, 7, dask_params)
         table.to_parquet(str(out / "model_input_table"), write_index=False)
         t2 = time.perf_counter()
         rows = int(dd.read_parquet(str(out / "model_input_table")).shape[0].compute())

@@ -48,8 +48,10 @@ def main() -> None:
         started = time.perf_counter()
         table = compute_features(raw, feat_params)
         times.append(time.perf_counter() - started)
-    print(f"batch features: {len(table):,} rows x {table.shape[1]} columns; "
-          f"best {min(times):.2f} s, median {statistics.median(times):.2f} s of {args.repeat}")
+    print(
+        f"batch features: {len(table):,} rows x {table.shape[1]} columns; "
+        f"best {min(times):.2f} s, median {statistics.median(times):.2f} s of {args.repeat}"
+    )
 
     rng = np.random.default_rng(0)
     ts = raw["timestamp"]
@@ -59,14 +61,18 @@ def main() -> None:
         t = row["timestamp"].iloc[0]
         recent = raw.iloc[:i]
         recent = recent[ts.iloc[:i] > t - pd.Timedelta(days=feat_params.history_days)]
-        history = recent[(recent["customer_id"] == row["customer_id"].iloc[0])
-                         | (recent["terminal_id"] == row["terminal_id"].iloc[0])]
+        history = recent[
+            (recent["customer_id"] == row["customer_id"].iloc[0])
+            | (recent["terminal_id"] == row["terminal_id"].iloc[0])
+        ]
         started = time.perf_counter()
         compute_features(row.drop(columns=["is_fraud"]), feat_params, history=history)
         online.append(time.perf_counter() - started)
     online_ms = np.array(online) * 1000
-    print(f"online features (1 transaction + its history): p50 {np.percentile(online_ms, 50):.2f} ms, "
-          f"p99 {np.percentile(online_ms, 99):.2f} ms over {len(online)} transactions")
+    print(
+        f"online features (1 transaction + its history): p50 {np.percentile(online_ms, 50):.2f} ms, "
+        f"p99 {np.percentile(online_ms, 99):.2f} ms over {len(online)} transactions"
+    )
     print(f"peak memory (max RSS): {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB")
 
 

@@ -46,8 +46,10 @@ def main() -> None:
     X_train = train[spec["features"]].to_numpy(float)  # noqa: N806
     X_test = test[spec["features"]].to_numpy(float)  # noqa: N806
     y_train, y_test = train[cols.label].to_numpy(), test[cols.label].to_numpy()
-    print(f"train {len(y_train):,} rows ({y_train.sum()} frauds), "
-          f"test {len(y_test):,} rows ({y_test.sum()} frauds)")
+    print(
+        f"train {len(y_train):,} rows ({y_train.sum()} frauds), "
+        f"test {len(y_test):,} rows ({y_test.sum()} frauds)"
+    )
     rows = []
     for kind, result in tuning["candidates"].items():
         for seed in args.seeds:
@@ -56,18 +58,28 @@ def main() -> None:
                 model = build_estimator(kind, result["best_params"], seed).fit(X_train, y_train)
                 proba = model.predict_proba(X_test)[:, 1]
             m = classification_metrics(y_test, proba, 0.5)
-            cp = card_precision_at_k(test.assign(score=proba), 100, cols.customer_id,
-                                     cols.timestamp, cols.label, "score")
-            rows.append({"model": kind, "seed": seed, "roc_auc": m["test_roc_auc"],
-                         "average_precision": m["test_average_precision"], "cp_at_100": cp,
-                         "fit_seconds": time.perf_counter() - started})
+            cp = card_precision_at_k(
+                test.assign(score=proba), 100, cols.customer_id, cols.timestamp, cols.label, "score"
+            )
+            rows.append(
+                {
+                    "model": kind,
+                    "seed": seed,
+                    "roc_auc": m["test_roc_auc"],
+                    "average_precision": m["test_average_precision"],
+                    "cp_at_100": cp,
+                    "fit_seconds": time.perf_counter() - started,
+                }
+            )
     table = pd.DataFrame(rows)
     for kind, part in table.groupby("model", sort=False):
         cells = []
         for metric in ("roc_auc", "average_precision", "cp_at_100"):
             v = part[metric].to_numpy()
-            cells.append(f"{metric} {v.mean():.4f} ± {v.std(ddof=1) if len(v) > 1 else 0:.4f} "
-                         f"[{v.min():.4f}..{v.max():.4f}]")
+            cells.append(
+                f"{metric} {v.mean():.4f} ± {v.std(ddof=1) if len(v) > 1 else 0:.4f} "
+                f"[{v.min():.4f}..{v.max():.4f}]"
+            )
         print(f"{kind:24s} " + "  ".join(cells) + f"  fit {np.mean(part['fit_seconds']):.1f} s")
 
 

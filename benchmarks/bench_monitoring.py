@@ -228,9 +228,7 @@ def chunk_size_study(reference: pd.DataFrame, production: pd.DataFrame, threshol
         "    frauds/chunk  rows/chunk  chunks  AP floor  AP mean|err| expected  NannyML  "
         "bias expected  NannyML   AUC mean|err|  AUC floor"
     )
-    ref = reference.sort_values(["timestamp", "transaction_id"], kind="stable").reset_index(
-        drop=True
-    )
+    ref = reference.sort_values(["timestamp", "transaction_id"], kind="stable").reset_index(drop=True)
     prod = production.sort_values(["timestamp", "transaction_id"], kind="stable")
     prod = prod.reset_index(drop=True)
     y, s = prod["is_fraud"].to_numpy(), prod["fraud_probability"].to_numpy()
@@ -296,9 +294,7 @@ def print_alerts(name: str, catalog: DataCatalog, drift_chunk: int | None) -> di
 # ------------------------------------------------------------------------------------------------
 
 
-def speed(
-    rows: int, features: list[str], threshold: float, params: dict, reference_kind: str
-) -> None:
+def speed(rows: int, features: list[str], threshold: float, params: dict, reference_kind: str) -> None:
     """The monitoring pipeline on ``rows`` logged predictions, timed cold."""
     sim = _conf("parameters_simulation.yml")["simulation"]
     scale = max(1.0, rows / 500_000)
@@ -358,8 +354,7 @@ def main() -> None:
     start_day = sim["drift"]["start_day"]
     drift_start = pd.Timestamp(sim["start_date"]) + pd.Timedelta(days=start_day)
     print(
-        f"\n[accuracy and alerts] default world; drift scenario from day {start_day} "
-        f"({drift_start.date()})"
+        f"\n[accuracy and alerts] default world; drift scenario from day {start_day} ({drift_start.date()})"
     )
     scenarios = {}
     model = None

@@ -224,15 +224,20 @@ def run_levels(
 def main() -> int:  # noqa: PLR0915 - a linear script
     """Run the benchmark; returns the exit code."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--model-uri", default=os.environ.get("FRAUD_MODEL_URI",
-                                                              "models:/fraud_detector@champion"))
-    parser.add_argument("--tracking-uri", default=os.environ.get("MLFLOW_TRACKING_URI",
-                                                                 "sqlite:///mlflow.db"))
+    parser.add_argument(
+        "--model-uri", default=os.environ.get("FRAUD_MODEL_URI", "models:/fraud_detector@champion")
+    )
+    parser.add_argument(
+        "--tracking-uri", default=os.environ.get("MLFLOW_TRACKING_URI", "sqlite:///mlflow.db")
+    )
     parser.add_argument("--data", default="data/02_intermediate/validated_transactions.parquet")
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 2)
-    parser.add_argument("--threads", type=int, default=int(os.environ.get("FRAUD_WORKER_THREADS")
-                                                           or 8),
-                        help="gunicorn threads per worker (>1: gthread, requests coalesced)")
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=int(os.environ.get("FRAUD_WORKER_THREADS") or 8),
+        help="gunicorn threads per worker (>1: gthread, requests coalesced)",
+    )
     parser.add_argument("--levels", default="1,8,32")
     parser.add_argument("--single-requests", type=int, default=2000)
     parser.add_argument("--batch-requests", type=int, default=24)
@@ -279,15 +284,20 @@ def main() -> int:  # noqa: PLR0915 - a linear script
     if not args.skip_mlflow:
         need += volume(mlflow_single_n, mlflow_batch_n)
     reps = int(np.ceil(need / len(day)))
-    logger.info("model %s v%s; history %d rows, %d transactions on %s (reused %dx)",
-                model.name, model.version, len(history), len(day), last_day.date(), reps)
+    logger.info(
+        "model %s v%s; history %d rows, %d transactions on %s (reused %dx)",
+        model.name,
+        model.version,
+        len(history),
+        len(day),
+        last_day.date(),
+        reps,
+    )
     # payload stream: the last day's transactions in time order, under fresh ids
     stream = pd.concat([day] * reps, ignore_index=True)
     new_ids = ID_OFFSET + np.arange(len(stream))
     stream[c.transaction_id] = new_ids
-    features = compute_features(
-        stream.drop(columns=[c.label], errors="ignore"), params, history
-    )
+    features = compute_features(stream.drop(columns=[c.label], errors="ignore"), params, history)
     counter = {"next": 0}
 
     def take(n: int) -> slice:
@@ -300,8 +310,10 @@ def main() -> int:  # noqa: PLR0915 - a linear script
     def ours_single(n: int) -> tuple[list[bytes], list[int]]:
         s = take(n)
         rows = stream.iloc[s]
-        bodies = [json.dumps(_raw_body(r, int(i), c)).encode()
-                  for (_, r), i in zip(rows.iterrows(), new_ids[s], strict=True)]
+        bodies = [
+            json.dumps(_raw_body(r, int(i), c)).encode()
+            for (_, r), i in zip(rows.iterrows(), new_ids[s], strict=True)
+        ]
         return bodies, [1] * n
 
     def ours_batch(n: int) -> tuple[list[bytes], list[int]]:
@@ -309,8 +321,7 @@ def main() -> int:  # noqa: PLR0915 - a linear script
         for _ in range(n):
             s = take(args.batch_size)
             rows = stream.iloc[s]
-            items = [_raw_body(r, int(i), c) for (_, r), i in zip(rows.iterrows(), new_ids[s],
-                                                                   strict=True)]
+            items = [_raw_body(r, int(i), c) for (_, r), i in zip(rows.iterrows(), new_ids[s], strict=True)]
             bodies.append(json.dumps({"transactions": items}).encode())
         return bodies, [args.batch_size] * n
 
@@ -346,33 +357,66 @@ def main() -> int:  # noqa: PLR0915 - a linear script
         ours_env.pop("FRAUD_API_KEYS", None)
         with (workdir / "service.log").open("wb") as log:
             proc = subprocess.Popen(
-                [str(Path(sys.executable).parent / "gunicorn"), "-c", str(ROOT / "gunicorn.conf.py"),
-                 "fraud_kedro.api:create_app()"],
-                cwd=ROOT, env=ours_env, stdout=log, stderr=subprocess.STDOUT,
+                [
+                    str(Path(sys.executable).parent / "gunicorn"),
+                    "-c",
+                    str(ROOT / "gunicorn.conf.py"),
+                    "fraud_kedro.api:create_app()",
+                ],
+                cwd=ROOT,
+                env=ours_env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
             )
             try:
                 _wait(port, "/ready", proc)
                 time.sleep(3)  # let every worker finish loading
-                results += run_levels("service", port, "/score", ours_single, ours_batch, levels,
-                                      args.single_requests, args.batch_requests, modes)
+                results += run_levels(
+                    "service",
+                    port,
+                    "/score",
+                    ours_single,
+                    ours_batch,
+                    levels,
+                    args.single_requests,
+                    args.batch_requests,
+                    modes,
+                )
             finally:
                 _stop(proc)
         if not args.skip_mlflow:
             port = _free_port()
             mlflow_cmd = [
-                str(Path(sys.executable).parent / "mlflow"), "models", "serve", "-m",
-                f"models:/{model.name}/{model.version}", "--env-manager", "local",
-                "-h", "127.0.0.1", "-p", str(port), "-w", str(args.workers),
+                str(Path(sys.executable).parent / "mlflow"),
+                "models",
+                "serve",
+                "-m",
+                f"models:/{model.name}/{model.version}",
+                "--env-manager",
+                "local",
+                "-h",
+                "127.0.0.1",
+                "-p",
+                str(port),
+                "-w",
+                str(args.workers),
             ]
             with (workdir / "mlflow.log").open("wb") as log:
-                proc = subprocess.Popen(mlflow_cmd, cwd=ROOT, env=env, stdout=log,
-                                        stderr=subprocess.STDOUT)
+                proc = subprocess.Popen(mlflow_cmd, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
                 try:
                     _wait(port, "/ping", proc)
                     time.sleep(3)
-                    results += run_levels("mlflow serve", port, "/invocations", mlflow_single,
-                                          mlflow_batch, levels, mlflow_single_n, mlflow_batch_n,
-                                          modes)
+                    results += run_levels(
+                        "mlflow serve",
+                        port,
+                        "/invocations",
+                        mlflow_single,
+                        mlflow_batch,
+                        levels,
+                        mlflow_single_n,
+                        mlflow_batch_n,
+                        modes,
+                    )
                 finally:
                     _stop(proc)
     finally:
@@ -385,18 +429,24 @@ def main() -> int:  # noqa: PLR0915 - a linear script
 
 
 def _report(results: list[Result], model, args) -> None:
-    print(f"\nmodel {model.name} v{model.version}, {args.workers} workers x {args.threads} "
-          f"threads, {os.cpu_count()} CPUs")
-    header = (f"{'server':13s} {'mode':10s} {'c':>3s} {'req/s':>8s} {'tx/s':>9s} "
-              f"{'p50 ms':>7s} {'p99 ms':>7s} {'srv p50':>8s} {'srv p99':>8s} {'err':>4s}")
+    print(
+        f"\nmodel {model.name} v{model.version}, {args.workers} workers x {args.threads} "
+        f"threads, {os.cpu_count()} CPUs"
+    )
+    header = (
+        f"{'server':13s} {'mode':10s} {'c':>3s} {'req/s':>8s} {'tx/s':>9s} "
+        f"{'p50 ms':>7s} {'p99 ms':>7s} {'srv p50':>8s} {'srv p99':>8s} {'err':>4s}"
+    )
     print(header)
     print("-" * len(header))
     for r in results:
         srv50 = f"{r.server_p50_ms:8.2f}" if r.server_p50_ms is not None else f"{'-':>8s}"
         srv99 = f"{r.server_p99_ms:8.2f}" if r.server_p99_ms is not None else f"{'-':>8s}"
-        print(f"{r.server:13s} {r.mode:10s} {r.concurrency:3d} {r.throughput_rps:8.1f} "
-              f"{r.throughput_tps:9.1f} {r.p50_ms:7.2f} {r.p99_ms:7.2f} {srv50} {srv99} "
-              f"{r.errors:4d}")
+        print(
+            f"{r.server:13s} {r.mode:10s} {r.concurrency:3d} {r.throughput_rps:8.1f} "
+            f"{r.throughput_tps:9.1f} {r.p50_ms:7.2f} {r.p99_ms:7.2f} {srv50} {srv99} "
+            f"{r.errors:4d}"
+        )
     ours = {(r.mode, r.concurrency): r for r in results if r.server == "service"}
     theirs = {(r.mode, r.concurrency): r for r in results if r.server == "mlflow serve"}
     if theirs:
@@ -409,11 +459,11 @@ def _report(results: list[Result], model, args) -> None:
     batch1 = ours.get(("batch1000", 1))
     print("\ngoals (2 cores):")
     if single8:
-        print(f"  single, c=8: p50 {single8.p50_ms:.2f} ms (goal < 3), p99 {single8.p99_ms:.2f} ms "
-              "(goal < 15)")
+        print(
+            f"  single, c=8: p50 {single8.p50_ms:.2f} ms (goal < 3), p99 {single8.p99_ms:.2f} ms (goal < 15)"
+        )
     if batch1 and batch1.server_p50_ms is not None:
-        print(f"  batch of {args.batch_size}, c=1: server time p50 {batch1.server_p50_ms:.1f} ms "
-              "(goal < 50)")
+        print(f"  batch of {args.batch_size}, c=1: server time p50 {batch1.server_p50_ms:.1f} ms (goal < 50)")
 
 
 if __name__ == "__main__":

@@ -67,6 +67,40 @@ def _seed(state: str, params_source: Path) -> None:
     logger.info("seeded %d history rows in %.1f s", n, time.perf_counter() - started)
 
 
+_SITECUSTOMIZE = """
+# written by benchmarks/stream_bench.py: models registered before the module renames of fa1ab7b
+# pickled their old module paths; alias them so such a champion still loads
+import importlib, importlib.abc, importlib.util, sys
+ALIASES = %r
+class _Alias(importlib.abc.MetaPathFinder, importlib.abc.Loader):
+    def find_spec(self, name, path, target=None):
+        return importlib.util.spec_from_loader(name, self) if name in ALIASES else None
+    def create_module(self, spec):
+        return importlib.import_module(ALIASES[spec.name])
+    def exec_module(self, module):
+        pass
+sys.meta_path.insert(0, _Alias())
+"""
+
+
+def _alias_dir(tmp: Path, aliases: list[str]) -> Path | None:
+    """A folder with a sitecustomize.py aliasing old module paths (for an older champion)."""
+    if not aliases:
+        return None
+    folder = tmp / "compat"
+    folder.mkdir()
+    mapping = dict(a.split("=", 1) for a in aliases)
+    (folder / "sitecustomize.py").write_text(_SITECUSTOMIZE % mapping)
+    return folder
+
+
+def _admin_sql(url: str, sql: str) -> None:
+    import psycopg
+
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute(sql)
+
+
 def _env(args: argparse.Namespace, names: dict[str, str], state: str, consumer: str) -> dict[str, str]:
     env = {
         **os.environ,
@@ -89,6 +123,8 @@ def _env(args: argparse.Namespace, names: dict[str, str], state: str, consumer: 
         "DO_NOT_TRACK": "1",
         "MLFLOW_DISABLE_TELEMETRY": "true",
     }
+    if args.compat_dir:
+        env["PYTHONPATH"] = str(args.compat_dir)
     if state.startswith("postgresql"):
         env["FRAUD_STATE_URL"] = state
     else:
@@ -104,9 +140,11 @@ def _publish(client: redis.Redis, stream: str, payloads: list[str], chunk: int =
             pipe.execute()
 
 
-def _wait_results(client: redis.Redis, stream: str, n: int, timeout: float) -> None:
+def _wait_results(client: redis.Redis, stream: str, n: int, timeout: float, procs=()) -> None:
     deadline = time.monotonic() + timeout
     while (client.xlen(stream) if client.exists(stream) else 0) < n:
+        if any(p.poll() is not None for p in procs):
+            raise RuntimeError("a worker process exited")
         if time.monotonic() > deadline:
             raise RuntimeError(f"only {client.xlen(stream)} of {n} results after {timeout} s")
         time.sleep(0.05)
@@ -117,7 +155,7 @@ def throughput(client: redis.Redis, names: dict[str, str], payloads: list[str], 
     client.xgroup_create(names["transactions"], names["group"], id="0", mkstream=True)
     _publish(client, names["transactions"], payloads)
     procs = start_workers()
-    _wait_results(client, names["scores"], len(payloads), timeout=1800)
+    _wait_results(client, names["scores"], len(payloads), timeout=1800, procs=procs)
     entries = client.xrange(names["scores"])
     first, last = _entry_ms(entries[0][0]), _entry_ms(entries[-1][0])
     replayed = sum(json.loads(f[b"data"]).get("replayed", False) for _, f in entries)
@@ -200,6 +238,13 @@ def main() -> int:
     parser.add_argument(
         "--seed-from", default=str(ROOT / "data/02_intermediate/validated_transactions.parquet")
     )
+    parser.add_argument(
+        "--alias-module",
+        action="append",
+        default=[],
+        help="OLD=NEW module path for a champion pickled before a rename, "
+        "e.g. fraud_kedro.datasets=fraud_kedro.io.files",
+    )
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
 
@@ -209,6 +254,12 @@ def main() -> int:
     client = redis.Redis.from_url(args.redis)
     tmp = Path(tempfile.mkdtemp(prefix="stream_bench_"))
     state = args.state_url or str(tmp / "state.db")
+    args.compat_dir = _alias_dir(tmp, args.alias_module)
+    fresh_db = None
+    if args.state_url:  # a fresh database of its own on that server, dropped at the end
+        fresh_db = f"stream_bench_{prefix[6:]}"
+        _admin_sql(args.state_url, f"CREATE DATABASE {fresh_db}")
+        state = args.state_url.rsplit("/", 1)[0] + f"/{fresh_db}"
     procs: list[subprocess.Popen] = []
     try:
         _seed(state, Path(args.seed_from))
@@ -243,6 +294,8 @@ def main() -> int:
                 proc.wait(timeout=30)
             except subprocess.TimeoutExpired:
                 proc.kill()
+        if fresh_db:
+            _admin_sql(args.state_url, f"DROP DATABASE IF EXISTS {fresh_db} WITH (FORCE)")
         keys = list(client.scan_iter(match=f"{prefix}*"))
         if keys:
             client.delete(*keys)

@@ -9,11 +9,11 @@ import dask
 import pandas as pd
 import pytest
 import yaml
-from fraud_kedro.monitoring.config import MonitoringParams
 from sklearn.ensemble import HistGradientBoostingClassifier
 
 from fraud_kedro.distributed import nodes as dask_nodes
 from fraud_kedro.features import compute_features, feature_names
+from fraud_kedro.monitoring.params import MonitoringParams
 from fraud_kedro.pipelines.data_processing import nodes as processing
 from fraud_kedro.pipelines.data_science.nodes import split_data
 from fraud_kedro.pipelines.evaluation.nodes import score_table
@@ -36,17 +36,17 @@ def _by_id(frame: pd.DataFrame) -> pd.DataFrame:
 
 @pytest.fixture(scope="module")
 def pandas_path(small_raw: pd.DataFrame, feature_params_dict: dict) -> dict:
-    valid, quarantine = processing.validate_raw_transactions(small_raw, feature_params_dict)
+    valid, quarantine = processing.validate_raw_transactions(small_raw, feature_params_dict, 7)
     return {"valid": valid, "quarantine": quarantine,
-            "table": processing.build_model_input_table(valid, feature_params_dict)}
+            "table": processing.build_model_input_table(valid, feature_params_dict, 7)}
 
 
 @pytest.fixture(scope="module")
 def dask_path(small_raw: pd.DataFrame, feature_params_dict: dict) -> dict:
     with dask.config.set(scheduler="synchronous"):
-        valid, quarantine = dask_nodes.validate_raw_transactions(small_raw, feature_params_dict, DASK)
+        valid, quarantine = dask_nodes.validate_raw_transactions(small_raw, feature_params_dict, 7, DASK)
         assert valid.npartitions == 5
-        table = dask_nodes.build_model_input_table(valid, feature_params_dict, DASK)
+        table = dask_nodes.build_model_input_table(valid, feature_params_dict, 7, DASK)
         return {"valid": valid.compute(), "quarantine": quarantine.compute(),
                 "table_dask": table, "table": table.compute()}
 
@@ -73,7 +73,7 @@ def test_validation_matches(pandas_path, dask_path) -> None:
 
 def test_duplicated_id_across_partitions_is_quarantined(small_raw, feature_params_dict) -> None:
     raw = pd.concat([small_raw, small_raw.iloc[[5]]], ignore_index=True)  # first and last partition
-    valid, quarantine = dask_nodes.validate_raw_transactions(raw, feature_params_dict, DASK)
+    valid, quarantine = dask_nodes.validate_raw_transactions(raw, feature_params_dict, 7, DASK)
     assert len(valid.compute()) == len(small_raw)
     bad = quarantine.compute()
     assert len(bad) == 1 and "duplicated id" in bad["quarantine_reason"].iloc[0]
@@ -104,7 +104,7 @@ def test_split_batch_scores_and_analysis_table_match(pandas_path, dask_path,
         pd.testing.assert_frame_equal(mine, theirs, check_exact=True)
     assert got[4] == expected[4]
 
-    spec = processing.make_feature_spec(feature_params_dict)
+    spec = processing.make_feature_spec(feature_params_dict, 7)
     train = expected[1]
     fitted = HistGradientBoostingClassifier(max_iter=20, random_state=0).fit(
         train[spec["features"]].to_numpy(dtype=float), train["is_fraud"].to_numpy())

@@ -12,9 +12,11 @@ from pathlib import Path
 
 import pytest
 import redis
-from streamkit import as_tx, wait_for
+from streamkit import WorkerThread, as_tx, serving_config, stream_config, wait_for
 
 from fraud_kedro.api import read_prediction_log
+from fraud_kedro.stream.runner import build_worker
+from fraud_kedro.stream.telemetry import get_stream_metrics
 
 pytestmark = pytest.mark.slow
 
@@ -62,7 +64,11 @@ def test_sigkill_mid_stream_loses_nothing_and_logs_nothing_twice(
     n = len(bodies)
     log = tmp_path / "workers.log"
     first = _start(registry, state_db, streams, redis_url, "worker-a", log)
-    second = None
+    second = in_process = None
+
+    def pending() -> int:
+        return client.xpending(streams["transactions"], streams["group"])["pending"]
+
     try:
         wait_for(lambda: client.exists(streams["transactions"]) or first.poll() is not None, timeout=300)
         # published while the worker runs: it scores as they come
@@ -70,22 +76,42 @@ def test_sigkill_mid_stream_loses_nothing_and_logs_nothing_twice(
             for body in bodies:
                 pipe.xadd(streams["transactions"], {"data": json.dumps(body)})
             pipe.execute()
-        wait_for(lambda: client.xlen(streams["scores"]) >= n // 5 or first.poll() is not None, timeout=300)
+        # kill it while it holds a fetched, unacknowledged batch
+        wait_for(
+            lambda: (client.xlen(streams["scores"]) >= n // 5 and pending() > 0) or first.poll() is not None,
+            timeout=300,
+            every=0.002,
+        )
         first.send_signal(signal.SIGKILL)
         first.wait(timeout=10)
+        held = pending()
         logged_at_kill = len(read_prediction_log(state_db))
-        assert 0 < logged_at_kill < n, log.read_text()[-3000:]
-        consumer = "worker-a" if recovery == "restart" else "worker-b"
-        second = _start(registry, state_db, streams, redis_url, consumer, log)
-        wait_for(lambda: len(read_prediction_log(state_db)) >= n or second.poll() is not None, timeout=300)
-        wait_for(lambda: client.xinfo_groups(streams["transactions"])[0]["pending"] == 0, timeout=30)
-        second.send_signal(signal.SIGTERM)  # graceful stop
-        assert second.wait(timeout=20) == 0, log.read_text()[-3000:]
+        assert held > 0 and 0 < logged_at_kill < n, log.read_text()[-3000:]
+        if recovery == "restart":  # the same member again, as a process: takes its batch back at once
+            second = _start(registry, state_db, streams, redis_url, "worker-a", log)
+        else:  # another member (in this process) claims it after the idle time
+            in_process = WorkerThread(
+                build_worker(
+                    stream_config(redis_url, streams, consumer="worker-b", claim_idle_ms=1000),
+                    serving_config(registry, state_db),
+                )
+            )
+        wait_for(
+            lambda: len(read_prediction_log(state_db)) >= n or (second and second.poll() is not None),
+            timeout=300,
+        )
+        wait_for(lambda: pending() == 0, timeout=30)
+        if second is not None:
+            second.send_signal(signal.SIGTERM)  # graceful stop
+            assert second.wait(timeout=30) == 0, log.read_text()[-3000:]
+        redelivered = get_stream_metrics().redelivered.labels(streams["transactions"])._value.get()
     finally:
         for proc in (first, second):
             if proc is not None and proc.poll() is None:
                 proc.kill()
                 proc.wait()
+        if in_process is not None:
+            in_process.stop()
     predictions = read_prediction_log(state_db)
     assert len(predictions) == n  # none lost, none twice
     assert set(predictions["transaction_id"]) == {b["transaction_id"] for b in bodies}
@@ -97,10 +123,9 @@ def test_sigkill_mid_stream_loses_nothing_and_logs_nothing_twice(
     logged = predictions.set_index("transaction_id")["fraud_probability"].to_dict()
     assert logged == by_id
     assert client.xlen(streams["dead_letter"]) == 0
-    text = log.read_text()
     if recovery == "restart":
-        assert "took back" in text
+        text = log.read_text()
+        assert "took back" in text and "stream worker stopped" in text
     else:
-        assert "claimed" in text
-    assert "stream worker stopped" in text
+        assert redelivered >= held
     client.close()

@@ -140,7 +140,21 @@ def parse_json_body(request: Request) -> Any:
             "unsupported media type: send a JSON body with Content-Type: application/json",
             [{"field": "Content-Type", "message": f"got {mimetype or 'none'!r}"}],
         )
-    raw = _read_body(request)
+    return parse_json(_read_body(request))
+
+
+def parse_json(raw: bytes | str) -> Any:
+    """Parse a JSON document as the endpoints do (``NaN``/``Infinity`` kept as rejectable markers).
+
+    Args:
+        raw: The document (a request body, a stream message's ``data`` field).
+
+    Returns:
+        The parsed JSON value.
+
+    Raises:
+        ApiError: 400 on an empty or malformed document.
+    """
     if not raw.strip():
         raise ApiError(400, "empty body", [{"field": "body", "message": "a JSON object is required"}])
     try:
@@ -158,8 +172,6 @@ def _kind(value: Any) -> str:
     return {
         bool: "boolean", int: "integer", float: "number", str: "string", list: "array", dict: "object"
     }.get(type(value), type(value).__name__)
-
-
 
 
 def _field_path(loc: tuple[Any, ...], batch_key: str | None) -> tuple[str, str, int]:

@@ -95,9 +95,14 @@ def connect(params: DaskParams) -> tuple[Any, Any]:
     if address:
         logger.info("dask: connecting to the scheduler at %s", address)
         return Client(address), None
+    import dask
+
     kwargs = local_cluster_kwargs(params.local_cluster)
     logger.info("dask: starting a local cluster %s", kwargs)
-    cluster = LocalCluster(**kwargs)
+    # on a CPU-starved machine a busy worker can miss heartbeats for minutes: the default
+    # worker-ttl (5 min) would restart every worker mid-shuffle and the run would never finish
+    with dask.config.set({"distributed.scheduler.worker-ttl": "1h"}):
+        cluster = LocalCluster(**kwargs)
     return Client(cluster), cluster
 
 

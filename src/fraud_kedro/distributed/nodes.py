@@ -20,7 +20,7 @@ from fraud_kedro.distributed import features as dask_features
 from fraud_kedro.distributed.cluster import DaskParams
 from fraud_kedro.distributed.datasets import to_dask
 from fraud_kedro.features import FeatureParams
-from fraud_kedro.monitoring.config import MonitoringParams
+from fraud_kedro.monitoring.params import MonitoringParams
 from fraud_kedro.pipelines.data_processing import nodes as processing
 from fraud_kedro.pipelines.evaluation.nodes import score_table
 from fraud_kedro.pipelines.monitoring import nodes as monitoring
@@ -29,16 +29,19 @@ from fraud_kedro.split import SplitParams, drop_known_compromised, split_windows
 logger = logging.getLogger(__name__)
 
 
-def _validate_part(part: pd.DataFrame, feature_params: dict, which: int,
-                   meta: pd.DataFrame) -> pd.DataFrame:
+def _validate_part(part: pd.DataFrame, feature_params: dict, label_delay_days: float | None,
+                   which: int, meta: pd.DataFrame) -> pd.DataFrame:
     if part.empty:
         return meta
-    out = processing.validate_raw_transactions(part, feature_params)[which]
+    out = processing.validate_raw_transactions(part, feature_params, label_delay_days)[which]
     return out.astype(meta.dtypes.to_dict()) if which == 1 else out
 
 
 def validate_raw_transactions(
-    raw_transactions: pd.DataFrame | dd.DataFrame, feature_params: dict, dask_params: dict
+    raw_transactions: pd.DataFrame | dd.DataFrame,
+    feature_params: dict,
+    label_delay_days: float | None,
+    dask_params: dict,
 ) -> tuple[dd.DataFrame, dd.DataFrame]:
     """The pandas validation per partition of the data shuffled by transaction id (so that a
     duplicated id meets its first occurrence). Valid rows are not sorted (the next stages do not
@@ -48,24 +51,27 @@ def validate_raw_transactions(
     schema, contract = creditcard.split_feature_params(feature_params)
     if raw.npartitions > 1 and schema.schema != creditcard.CREDITCARD:
         raw = raw.shuffle(on=FeatureParams.from_dict(contract).columns.transaction_id)
-    valid_meta = processing.validate_raw_transactions(raw._meta_nonempty, feature_params)[0]
+    valid_meta = processing.validate_raw_transactions(raw._meta_nonempty, feature_params,
+                                                      label_delay_days)[0]
     # the quarantine holds the raw rows as text and the reason (text in every partition)
     quarantine_meta = raw._meta.astype(str).assign(quarantine_reason=pd.Series(dtype=str))
     metas = [valid_meta.iloc[:0], quarantine_meta]
     valid, quarantine = (
-        raw.map_partitions(_validate_part, feature_params, which, metas[which], meta=metas[which])
+        raw.map_partitions(_validate_part, feature_params, label_delay_days, which, metas[which],
+                           meta=metas[which])
         for which in (0, 1)
     )
     return valid, quarantine
 
 
-def build_model_input_table(transactions: dd.DataFrame, feature_params: dict, dask_params: dict
-                            ) -> dd.DataFrame:
+def build_model_input_table(transactions: dd.DataFrame, feature_params: dict,
+                            label_delay_days: float | None, dask_params: dict) -> dd.DataFrame:
     """The model input table on Dask (:mod:`fraud_kedro.distributed.features`): the same
     ``compute_features`` per key partition; the ``creditcard`` schema's row-wise features per
     partition."""
     params = DaskParams.from_dict(dask_params)
     transactions = to_dask(transactions, params.partition_rows)
+    feature_params = processing._with_label_delay(feature_params, label_delay_days)
     schema, contract = creditcard.split_feature_params(feature_params)
     if schema.schema == creditcard.CREDITCARD:  # no history features: any partitioning works
         meta = processing.build_model_input_table(transactions._meta_nonempty, feature_params)

@@ -58,6 +58,9 @@ def simulated_transactions(
         days=int(params.get("n_days", 183))
     )
     params.update(start_date=start.strftime("%Y-%m-%d"), n_days=days)
+    if isinstance(params.get("drift"), dict) and params["drift"].get("enabled", True):
+        # the world's drift began before its end: the days after it are all drifted
+        params["drift"] = {**params["drift"], "start_day": 0}
     frame = simulate_transactions(params)
     frame = frame.assign(transaction_id=frame["transaction_id"].to_numpy() + id_offset)
     return frame.drop(columns=["fraud_scenario"], errors="ignore")

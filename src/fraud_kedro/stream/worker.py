@@ -61,7 +61,8 @@ class StreamWorker:
         self.batches = 0
         self.failures = 0
         self._last_loop = time.monotonic()
-        self._next_claim = 0.0
+        # a restarted member takes its own pending messages back first (fetch), claims later
+        self._next_claim = time.monotonic() + config.claim_interval_ms / 1000
         self._next_lag = 0.0
         self._last_error: str | None = None
 
