@@ -7,6 +7,7 @@ from kedro.config import OmegaConfigLoader
 from fraud_kedro.distributed.cluster import DaskClusterHooks
 from fraud_kedro.hooks import PromotionHooks, RetrainingHooks
 from fraud_kedro.job_options import JobOptionsHooks
+from fraud_kedro.monitoring.webhook import AlertWebhookHooks
 
 
 def _env(name: str, default: str | None = None) -> str | None:
@@ -14,7 +15,13 @@ def _env(name: str, default: str | None = None) -> str | None:
     return os.environ.get(name, default)
 
 
-HOOKS = (PromotionHooks(), RetrainingHooks(), JobOptionsHooks(), DaskClusterHooks())
+HOOKS = (
+    PromotionHooks(),
+    RetrainingHooks(),
+    JobOptionsHooks(),
+    DaskClusterHooks(),
+    AlertWebhookHooks(),
+)
 
 CONFIG_LOADER_CLASS = OmegaConfigLoader
 CONFIG_LOADER_ARGS = {

@@ -125,11 +125,15 @@ def transactions(draw: st.DrawFn, transaction_id: int | None = None) -> tuple[di
     return tx, utc
 
 
+def _not_an_int64(value: float) -> bool:
+    return not (value.is_integer() and -(2.0**63) <= value < 2.0**63)
+
+
 BAD_VALUES = {
     "transaction_id": st.one_of(
         st.integers(max_value=-1),
         st.integers(min_value=INT64_MAX + 1),
-        st.floats(),
+        st.floats().filter(_not_an_int64),  # 17.0 is the integer 17 (JSON Schema)
         st.text(max_size=5),
         st.booleans(),
         st.none(),
@@ -154,7 +158,7 @@ BAD_VALUES = {
         ),
     ),
     "customer_id": st.one_of(
-        st.floats(),
+        st.floats().filter(_not_an_int64),  # 17.0 is the integer 17 (JSON Schema)
         st.none(),
         st.booleans(),
         st.just(""),

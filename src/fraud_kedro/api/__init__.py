@@ -14,6 +14,7 @@ import threading
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import UTC
 from pathlib import Path
 from typing import Any
 
@@ -172,6 +173,7 @@ def _on_swap(metrics: Metrics, role: str, numeric_threads: int) -> Any:
         if old is not None:
             metrics.model_info.labels(role, old.name, old.version).set(0)
         metrics.model_info.labels(role, new.name, new.version).set(1)
+        metrics.model_loaded.labels(role).set(new.loaded_at.replace(tzinfo=UTC).timestamp())
 
     return on_swap
 

@@ -43,6 +43,7 @@ class Metrics:
     store_errors: Counter
     shadow_scored: Counter
     shadow_errors: Counter
+    model_loaded: Gauge
 
 
 _lock = threading.Lock()
@@ -106,6 +107,12 @@ def get_metrics() -> Metrics:
                 shadow_errors=Counter(
                     "fraud_api_shadow_errors",
                     "Shadow scoring failures (never visible to clients)",
+                ),
+                model_loaded=Gauge(
+                    "fraud_api_model_loaded_timestamp_seconds",
+                    "When the model in service was loaded (Unix time): its age since promotion",
+                    ["role"],
+                    multiprocess_mode="livemin",
                 ),
             )
         return _metrics

@@ -20,6 +20,7 @@ from typing import Annotated, Any, NamedTuple
 from pydantic import (
     AfterValidator,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     StrictFloat,
@@ -77,14 +78,28 @@ def _zero_or_one(value: int | float) -> int:
     return int(value)
 
 
+def _integral(value: Any) -> Any:
+    """17.0 is the integer 17 (JSON Schema 2020-12: a number with a zero fraction is an integer)."""
+    if isinstance(value, float) and value.is_integer() and INT64_MIN <= value < 2.0**63:
+        return int(value)
+    return value
+
+
 TransactionId = Annotated[
     StrictInt,
-    Field(ge=0, le=INT64_MAX, description="unique id; an id already scored with other fields gives 409"),
+    Field(
+        ge=0,
+        le=INT64_MAX,
+        description="unique id (17.0 counts as 17); an id already scored with other fields gives 409",
+    ),
+    BeforeValidator(_integral),
 ]
 EntityId = Annotated[
     Annotated[StrictInt, Field(ge=INT64_MIN, le=INT64_MAX)]
     | Annotated[StrictStr, Field(min_length=1, max_length=MAX_ID_LENGTH, pattern=r"\S")],
     Field(union_mode="left_to_right"),
+    BeforeValidator(_integral),
+    Field(description="an integer (17.0 counts as 17) or a string"),
 ]
 Timestamp = Annotated[
     StrictStr,
@@ -93,6 +108,8 @@ Timestamp = Annotated[
         {
             "type": "string",
             "format": "date-time",
+            # the year range as a pattern too, so that generated documents' clients stay inside it
+            "pattern": r"^(19[7-9][0-9]|2[01][0-9][0-9]|2200)-",
             "description": (
                 f"ISO 8601 / RFC 3339; naive means UTC; years {MIN_YEAR}-{MAX_YEAR} "
                 "(others are answered 400)"
@@ -171,9 +188,9 @@ QueryFlag = Annotated[Any, AfterValidator(_true_or_false), WithJsonSchema({"type
 
 
 class ScoreQuery(BaseModel):
-    """Query parameters of ``POST /score`` (other parameters are ignored)."""
+    """Query parameters of ``POST /score`` (an unknown parameter is refused, as unknown fields are)."""
 
-    model_config = ConfigDict(extra="ignore")
+    model_config = ConfigDict(extra="forbid")
     explain: QueryFlag = Field(False, description="also answer the reasons of each score")
 
 

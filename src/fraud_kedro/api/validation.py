@@ -337,7 +337,7 @@ def validate_feedback_request(body: Any, max_batch: int) -> list[Label]:
 
 
 def validate_score_query(args: Mapping[str, str]) -> ScoreQuery:
-    """The query parameters of ``POST /score`` (``explain=true|false``; others are ignored).
+    """The query parameters of ``POST /score`` (``explain=true|false``; any other is a 400).
 
     Raises:
         ApiError: 400 naming the bad parameter.
