@@ -11,7 +11,7 @@ export NML_DISABLE_USAGE_LOGGING := 1
 export MLFLOW_DISABLE_TELEMETRY := true
 export MPLBACKEND := Agg
 
-.PHONY: install run test test-fast lint serve viz lock demo bench clean docker dags
+.PHONY: install run test test-fast lint serve migrate viz lock demo bench clean docker dags
 
 $(BIN)/.installed: requirements-dev.lock pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -38,6 +38,9 @@ lint: install
 
 serve: install  ## serve the champion model with gunicorn on 127.0.0.1:$(PORT)
 	PORT=$(PORT) $(BIN)/gunicorn -c gunicorn.conf.py 'fraud_kedro.api:create_app()'
+
+migrate: install  ## create or upgrade the operational store's schema (FRAUD_STATE_URL / FRAUD_STATE_DB)
+	$(BIN)/python -m fraud_kedro.store migrate
 
 demo: install  ## train, monitor a drifting production period, retrain, promote; then a summary
 	$(BIN)/kedro run $(if $(ENV),--env $(ENV))

@@ -77,3 +77,23 @@ def copy_project() -> Callable[[Path], Path]:
         return dest
 
     return copy
+
+
+# ---- a real PostgreSQL (tests/postgres_support.py) -------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def postgres_databases():
+    """The run's test databases on ``FRAUD_TEST_POSTGRES_URL`` (all dropped at the end)."""
+    from postgres_support import PostgresDatabases, admin_url, require_server
+
+    databases = PostgresDatabases(admin_url())
+    require_server(databases)
+    yield databases
+    databases.drop_all()
+
+
+@pytest.fixture
+def postgres_url(postgres_databases) -> str:
+    """URL of a fresh, empty PostgreSQL database of this test run."""
+    return postgres_databases.fresh()

@@ -13,9 +13,11 @@ import yaml
 from .helpers import ROOT, effective, parse_dockerfile, stage_chain
 
 DEPLOY = ROOT / "deploy"
-VARIANTS = {"base": "Deployment", "single-pod": "StatefulSet"}
+VARIANTS = {"base": "Deployment", "single-pod": "StatefulSet", "postgres": "Deployment"}
 SECRET_NAME = "fraud-kedro-secrets"
 SECRET_KEYS = {"FRAUD_API_KEYS", "MLFLOW_TRACKING_URI"}
+# the replicas' shared store (PostgreSQL); the single pod keeps SQLite on its volume
+STORE_SECRET = {"base": {"FRAUD_STATE_URL"}, "postgres": {"FRAUD_STATE_URL"}, "single-pod": set()}
 
 
 def load_all(path: Path) -> list[dict]:
@@ -133,7 +135,7 @@ def test_resources_are_set(variant: str) -> None:
 @pytest.mark.parametrize("variant", list(VARIANTS))
 def test_secrets_come_from_the_secret(variant: str) -> None:
     env = {e["name"]: e for e in container(variant)["env"]}
-    for key in SECRET_KEYS:
+    for key in SECRET_KEYS | STORE_SECRET[variant]:
         ref = env[key]["valueFrom"]["secretKeyRef"]
         assert ref == {"name": SECRET_NAME, "key": key}
         assert "value" not in env[key]
@@ -155,8 +157,11 @@ def test_writable_paths_are_volumes(variant: str, stages) -> None:
     assert spec["securityContext"]["readOnlyRootFilesystem"] is True
     mounts = {m["mountPath"] for m in spec["volumeMounts"]}
     env = {e["name"]: e.get("value") for e in spec["env"]}
-    state_dir = str(PurePosixPath(env["FRAUD_STATE_DB"]).parent)
-    assert state_dir in mounts and "/tmp" in mounts
+    assert "/tmp" in mounts
+    if STORE_SECRET[variant]:  # a server store: nothing of it on the pod
+        assert "FRAUD_STATE_DB" not in env and "state" not in {m["name"] for m in spec["volumeMounts"]}
+    else:
+        assert str(PurePosixPath(env["FRAUD_STATE_DB"]).parent) in mounts
     # gunicorn's control socket and library caches live under HOME; matplotlib under MPLCONFIGDIR
     home = env.get("HOME") or image_env(stages)["HOME"]
     assert any(PurePosixPath(home).is_relative_to(m) for m in mounts), home
@@ -185,9 +190,21 @@ def test_single_pod_variant_keeps_state_on_a_volume() -> None:
     assert {d["kind"] for d in rendered("single-pod")}.isdisjoint({"Deployment", "HorizontalPodAutoscaler"})
 
 
-def test_the_per_pod_state_store_is_documented() -> None:
+def test_the_replicas_share_one_store_and_the_postgres_variant_brings_it() -> None:
     note = (DEPLOY / "base" / "deployment.yaml").read_text()
-    assert "PER POD" in note and "Redis" in note and "PostgreSQL" in note and "StatefulSet" in note
+    assert "PER POD" not in note and "PostgreSQL" in note and "FRAUD_STATE_URL" in note
+    docs = rendered("postgres")
+    database = next(d for d in docs if d["kind"] == "StatefulSet")
+    service = next(
+        d for d in docs if d["kind"] == "Service" and d["metadata"]["name"] == "fraud-kedro-postgres"
+    )
+    assert database["spec"]["replicas"] == 1 and database["spec"]["volumeClaimTemplates"]
+    labels = database["spec"]["template"]["metadata"]["labels"]
+    assert service["spec"]["selector"].items() <= labels.items()
+    env = {e["name"]: e for e in database["spec"]["template"]["spec"]["containers"][0]["env"]}
+    assert env["POSTGRES_PASSWORD"]["valueFrom"]["secretKeyRef"]["name"] == SECRET_NAME
+    example = yaml.safe_load((DEPLOY / "secret.example.yaml").read_text())["stringData"]
+    assert "fraud-kedro-postgres:5432" in example["FRAUD_STATE_URL"]
 
 
 def test_manifests_validate_against_the_kubernetes_schemas() -> None:

@@ -41,16 +41,21 @@ def test_data_processing_slice_on_an_in_memory_catalog(
     small_raw: pd.DataFrame, feature_params_dict: dict
 ) -> None:
     raw = small_raw.head(3000)
+    from fraud_kedro.io.served_traffic import empty_served
+
     catalog = DataCatalog(
         {
             "raw_transactions": MemoryDataset(raw),
+            "served_transactions": MemoryDataset(empty_served()),
             "params:features": MemoryDataset(feature_params_dict),
             "params:split.delay_days": MemoryDataset(7),
         }
     )
     pipe = data_processing()
     assert all(node.name for node in pipe.nodes)
-    assert pipe.inputs() == {"raw_transactions", "params:features", "params:split.delay_days"}
+    assert pipe.inputs() == {
+        "raw_transactions", "served_transactions", "params:features", "params:split.delay_days"
+    }
     outputs = SequentialRunner().run(pipe, catalog)
     assert set(outputs) == {"quarantined_transactions", "model_input_table", "feature_spec"}
     table = outputs["model_input_table"].load()

@@ -19,7 +19,7 @@ from typing import Any
 
 from flask import Flask, Response, g, request
 
-from fraud_kedro.api.errors import register_error_handlers
+from fraud_kedro.api.errors import ApiError, register_error_handlers
 from fraud_kedro.api.history_cache import HistoryCache
 from fraud_kedro.api.model_loader import LoadedModel, ModelHolder, ModelWatcher
 from fraud_kedro.api.prometheus import Metrics, get_metrics
@@ -29,6 +29,8 @@ from fraud_kedro.features import FeatureParams
 from fraud_kedro.store import (
     StateStore,
     StateStoreError,
+    StoreConfigError,
+    mask_url,
     open_store,
     read_label_log,
     read_prediction_log,
@@ -106,6 +108,8 @@ class ServiceState:
                         busy_timeout_ms=self.config.state_busy_timeout_ms,
                     )
                     self._store_error = None
+                except StoreConfigError:
+                    raise
                 except StateStoreError as exc:
                     self._store_error = str(exc)
                     self._store_retry_at = time.monotonic() + 1.0
@@ -180,10 +184,31 @@ def _seed_if_empty(state: ServiceState) -> None:
         model = state.champion.current
         params = model.feature_params if model is not None else FeatureParams()
         frame = pd.read_parquet(path) if path.suffix == ".parquet" else pd.read_csv(path)
-        if not store.is_seeded():
-            seed_history(store, frame, params)
+        seed_history(store, frame, params, only_if_empty=True)  # once, whoever comes first
     except (StateStoreError, OSError, ValueError) as exc:
         logger.error("could not seed the history from %s: %s", path, exc)
+
+
+def _warm_up(state: ServiceState) -> None:
+    """Fill the history cache and run dummy predictions before this worker takes traffic.
+
+    ``create_app`` returns (and gunicorn lets the worker accept requests) only after this, so a
+    worker that answers ``/ready`` answers ``/score`` at its usual latency (measured before: p99
+    0.9-1.4 s in the first ~16 s after ``/ready``, while the cache filled on live requests).
+    """
+    if not state.config.warm_up or state._store is None or state.champion.current is None:
+        return
+    try:
+        seconds = state.service.warm_up()
+    except (StateStoreError, ApiError) as exc:
+        logger.error("warm-up failed (the first requests will be slower): %s", exc)
+        return
+    cache = state._history
+    logger.info(
+        "worker warmed in %.2f s (history cache: %s rows)",
+        seconds,
+        len(cache) if cache is not None else "off",
+    )
 
 
 def create_app(config: ServingConfig | Mapping[str, Any] | None = None) -> Flask:
@@ -195,6 +220,10 @@ def create_app(config: ServingConfig | Mapping[str, Any] | None = None) -> Flask
 
     Returns:
         The Flask app.
+
+    Raises:
+        StoreConfigError: ``FRAUD_STATE_URL`` is wrong (scheme, unreachable server, schema
+            version): the worker does not start.
     """
     if isinstance(config, ServingConfig):
         cfg = config
@@ -241,9 +270,15 @@ def create_app(config: ServingConfig | Mapping[str, Any] | None = None) -> Flask
     state = ServiceState(cfg, metrics, champion, shadow)
     try:
         state.get_store()
+    except StoreConfigError as exc:  # a wrong setting: start-up stops, naming it
+        logger.critical("%s", exc)
+        raise
     except StateStoreError:
-        logger.error("state store %s unavailable at start; /ready answers 503", cfg.state_db)
+        logger.error(
+            "state store %s unavailable at start; /ready answers 503", mask_url(cfg.state_db)
+        )
     _seed_if_empty(state)
+    _warm_up(state)
     if state._store is not None:
         state.watcher = ModelWatcher(
             state.holders(), state._store, cfg.model_poll_seconds, cfg.model_sync_seconds

@@ -21,6 +21,7 @@ import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 import numpy as np
@@ -213,6 +214,34 @@ class ScoringService:
             history = History(*(col[keep] for col in history))
         new, past = build_frames(transactions, history, params)
         return compute_features(new, params, past)
+
+    def warm_up(self, rounds: int = 3) -> float:
+        """Fill this worker's history cache and run dummy predictions (nothing is logged).
+
+        The first look-up loads the cache and the first predictions pay for lazy imports and
+        allocations: done here before the worker takes traffic, not on the first requests.
+
+        Args:
+            rounds: Dummy predictions to run.
+
+        Returns:
+            Seconds spent.
+
+        Raises:
+            StateStoreError: The store cannot be read.
+        """
+        started = time.perf_counter()
+        model = self.champion.current
+        if model is None:
+            return 0.0
+        store = self.store()
+        now = utc_now()
+        ts_us = int((now - datetime(1970, 1, 1)).total_seconds() * 1_000_000)
+        dummy = Transaction(-1, ts_us, now, -1, -1, -1, -1, 1.0)
+        for _ in range(rounds):
+            features = self._features(store, [dummy], model.feature_params)
+            model.predict(features)
+        return time.perf_counter() - started
 
     def score(
         self, transactions: Sequence[Transaction], replay: bool = True

@@ -96,6 +96,8 @@ class ServingConfig:
             (``FRAUD_HISTORY_CACHE_ROWS``, default 2,000,000; 0 reads SQLite on every request).
         numeric_threads: Threads of the BLAS/OpenMP pools per worker
             (``FRAUD_NUMERIC_THREADS``, default 1; 0 leaves them alone).
+        warm_up: Fill the history cache and run dummy predictions before the worker takes
+            traffic (``FRAUD_WARM_UP``, default true).
     """
 
     model_uri: str = DEFAULT_MODEL_URI
@@ -118,6 +120,7 @@ class ServingConfig:
     log_level: str = "INFO"
     numeric_threads: int = 1
     history_cache_rows: int = 2_000_000
+    warm_up: bool = True
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> ServingConfig:
@@ -159,6 +162,7 @@ class ServingConfig:
             log_level=(env.get("FRAUD_LOG_LEVEL") or "INFO").upper(),
             numeric_threads=_int(env, "FRAUD_NUMERIC_THREADS", 1),
             history_cache_rows=_int(env, "FRAUD_HISTORY_CACHE_ROWS", 2_000_000),
+            warm_up=_bool(env, "FRAUD_WARM_UP", True),
         )
 
     def replace(self, overrides: Mapping[str, Any]) -> ServingConfig:

@@ -19,8 +19,9 @@ from werkzeug.exceptions import RequestEntityTooLarge
 
 from fraud_kedro.api.errors import ApiError
 from fraud_kedro.contract import LABEL_FIELDS, TRANSACTION_FIELDS
+from fraud_kedro.store.keys import canonical_id
 
-__all__ = ["LABEL_FIELDS", "TRANSACTION_FIELDS"]  # re-exported: the contract's fields
+__all__ = ["LABEL_FIELDS", "TRANSACTION_FIELDS", "canonical_id"]  # re-exported
 INT64_MAX = 2**63 - 1
 INT64_MIN = -(2**63)
 MAX_ID_LENGTH = 128
@@ -163,21 +164,6 @@ def _kind(value: Any) -> str:
     return {
         bool: "boolean", int: "integer", float: "number", str: "string", list: "array", dict: "object"
     }.get(type(value), type(value).__name__)
-
-
-_CANONICAL_INT = re.compile(r"-?[1-9][0-9]{0,18}|0")
-
-
-def canonical_id(value: int | str) -> int | str:
-    """The history key of a customer/terminal id: ``17`` and ``"17"`` are the same card.
-
-    Integers, and strings that spell an int64 the canonical way, become ints; other strings stay.
-    """
-    if isinstance(value, str) and _CANONICAL_INT.fullmatch(value):
-        number = int(value)
-        if INT64_MIN <= number <= INT64_MAX:
-            return number
-    return value
 
 
 def _id_key(value: Any) -> tuple[int | str | None, str | None]:

@@ -111,9 +111,12 @@ class StateStore(Protocol):
         """Whether the history was seeded or already holds transactions."""
         ...
 
-    def insert_seed(self, rows: list[tuple]) -> int:
+    def insert_seed(self, rows: list[tuple], only_if_empty: bool = False) -> int:
         """Insert ``(transaction_id, ts_us, customer, terminal, amount, is_fraud)`` history rows
-        (known ids skipped) and mark the store seeded; returns how many were inserted."""
+        (known ids skipped) and mark the store seeded; returns how many were inserted.
+
+        With ``only_if_empty`` nothing happens on a seeded or non-empty store (decided under the
+        store's write lock, so that instances starting together seed once)."""
         ...
 
     def prune(self, keep_days: int, logs_keep_days: int | None = None) -> dict[str, int]:
@@ -128,6 +131,11 @@ class StateStore(Protocol):
     # -- readers (monitoring, retraining) -------------------------------------------------------
     def raw_prediction_log(self, role: Role = "champion") -> RawLog:
         """The prediction log of one role as stored, in log order."""
+        ...
+
+    def served_rows(self) -> list[tuple]:
+        """``(transaction_id, timestamp, customer_key, terminal_key, amount)`` of every scored
+        transaction (champion log order; the training data of retraining on served traffic)."""
         ...
 
     def label_rows(self) -> list[tuple]:

@@ -12,7 +12,7 @@
 
 from __future__ import annotations
 
-import sqlite3
+from collections.abc import Callable
 
 SQLITE_SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -71,42 +71,95 @@ _LOG_COLUMNS = (
 )
 
 
-def _legacy_state(conn: sqlite3.Connection) -> tuple[bool, bool]:
-    columns = {row[1] for row in conn.execute("PRAGMA table_info(prediction_log)")}
-    shadow = conn.execute(
-        "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'shadow_prediction_log'"
-    ).fetchone()
-    return bool(columns) and "role" not in columns, shadow is not None
+def _legacy_state(query: Callable[[str], list]) -> tuple[bool, bool]:
+    columns = {row[1] for row in query("PRAGMA table_info(prediction_log)")}
+    shadow = query("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'shadow_prediction_log'")
+    return bool(columns) and "role" not in columns, bool(shadow)
 
 
-def upgrade_legacy_sqlite(conn: sqlite3.Connection) -> bool:
+def is_legacy_sqlite(query: Callable[[str], list]) -> bool:
+    """Whether a SQLite file has the pre-role logs (``shadow_prediction_log``, no ``role``)."""
+    return any(_legacy_state(query))
+
+
+def fold_legacy_sqlite(query: Callable[[str], list]) -> bool:
     """Fold a pre-role database (``prediction_log`` + ``shadow_prediction_log``) into one log.
 
-    Safe when several workers open the same old file at once (checked again under the write lock).
+    Runs inside the caller's write transaction (or lock), so that several workers opening the
+    same old file at once fold it once.
 
     Args:
-        conn: A connection outside any transaction.
+        query: Runs one statement, returns its rows (a list, empty for DDL).
 
     Returns:
         Whether anything was changed.
     """
-    if not any(_legacy_state(conn)):
-        return False
-    conn.execute("BEGIN IMMEDIATE")
-    try:
-        no_role, shadow = _legacy_state(conn)
-        if no_role:
-            conn.execute(
-                "ALTER TABLE prediction_log ADD COLUMN role TEXT NOT NULL DEFAULT 'champion'"
-            )
-        if shadow:
-            conn.execute(
-                f"INSERT INTO prediction_log (role, {_LOG_COLUMNS}) "
-                f"SELECT 'shadow', {_LOG_COLUMNS} FROM shadow_prediction_log ORDER BY log_id"
-            )
-            conn.execute("DROP TABLE shadow_prediction_log")
-        conn.execute("COMMIT")
-    except BaseException:
-        conn.execute("ROLLBACK")
-        raise
+    no_role, shadow = _legacy_state(query)
+    if no_role:
+        query("ALTER TABLE prediction_log ADD COLUMN role TEXT NOT NULL DEFAULT 'champion'")
+    if shadow:
+        query(
+            f"INSERT INTO prediction_log (role, {_LOG_COLUMNS}) "
+            f"SELECT 'shadow', {_LOG_COLUMNS} FROM shadow_prediction_log ORDER BY log_id"
+        )
+        query("DROP TABLE shadow_prediction_log")
     return no_role or shadow
+
+
+# PostgreSQL: ids as TEXT holding str(canonical key) (keys.canonical_id reads them back); the
+# log's ids "as sent" as a JSON literal (17 and "17" stay apart); times as timestamp (UTC, naive)
+POSTGRES_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS transactions (
+    seq BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    transaction_id BIGINT NOT NULL UNIQUE,
+    ts_us BIGINT NOT NULL,
+    customer_id TEXT NOT NULL,
+    terminal_id TEXT NOT NULL,
+    amount DOUBLE PRECISION NOT NULL,
+    is_fraud SMALLINT,
+    source TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS ix_transactions_customer ON transactions (customer_id, ts_us);
+CREATE INDEX IF NOT EXISTS ix_transactions_terminal ON transactions (terminal_id, ts_us);
+CREATE INDEX IF NOT EXISTS ix_transactions_ts ON transactions (ts_us);
+CREATE TABLE IF NOT EXISTS model_versions (
+    model_name TEXT NOT NULL,
+    model_version TEXT NOT NULL,
+    model_uri TEXT NOT NULL,
+    features TEXT NOT NULL,
+    feature_dtypes TEXT NOT NULL,
+    first_seen TIMESTAMP NOT NULL,
+    PRIMARY KEY (model_name, model_version)
+);
+CREATE TABLE IF NOT EXISTS prediction_log (
+    log_id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    role TEXT NOT NULL DEFAULT 'champion' CHECK (role IN ('champion', 'shadow')),
+    transaction_id BIGINT NOT NULL,
+    timestamp TIMESTAMP NOT NULL,
+    customer_id TEXT,
+    terminal_id TEXT,
+    amount DOUBLE PRECISION NOT NULL,
+    features BYTEA NOT NULL,
+    fraud_probability DOUBLE PRECISION NOT NULL,
+    is_fraud_predicted BOOLEAN NOT NULL,
+    model_name TEXT NOT NULL,
+    model_version TEXT NOT NULL,
+    scored_at TIMESTAMP NOT NULL
+);
+CREATE INDEX IF NOT EXISTS ix_prediction_log_tx ON prediction_log (transaction_id);
+CREATE INDEX IF NOT EXISTS ix_prediction_log_ts ON prediction_log (timestamp);
+CREATE TABLE IF NOT EXISTS label_log (
+    log_id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    transaction_id BIGINT NOT NULL,
+    is_fraud SMALLINT NOT NULL,
+    received_at TIMESTAMP NOT NULL
+);
+CREATE INDEX IF NOT EXISTS ix_label_log_tx ON label_log (transaction_id);
+"""
+
+
+def statements(script: str) -> list[str]:
+    """The statements of a DDL script (no ``;`` inside statements; ``--`` comments dropped)."""
+    lines = [line for line in script.splitlines() if not line.strip().startswith("--")]
+    return [s.strip() for s in "\n".join(lines).split(";") if s.strip()]

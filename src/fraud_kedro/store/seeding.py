@@ -11,6 +11,7 @@ import pandas as pd
 
 from fraud_kedro.features import FeatureParams
 from fraud_kedro.store.interface import StateStore
+from fraud_kedro.store.keys import canonical_id
 
 logger = logging.getLogger(__name__)
 
@@ -19,8 +20,6 @@ _US_PER_S = 1_000_000
 
 def _canonical_ids(column: pd.Series) -> list[int | str]:
     """Canonical ids of a data column (the keys the service derives from requests)."""
-    from fraud_kedro.api.validation import canonical_id
-
     if pd.api.types.is_integer_dtype(column.dtype) and not column.isna().any():
         return column.astype(np.int64).tolist()
     return [canonical_id(v if isinstance(v, str) else str(v)) for v in column.tolist()]
@@ -81,6 +80,7 @@ def seed_history(
     transactions_df: pd.DataFrame,
     params: FeatureParams | dict | None = None,
     days: int | None = None,
+    only_if_empty: bool = False,
 ) -> int:
     """Seed the serving history with the data the model was trained on.
 
@@ -93,6 +93,7 @@ def seed_history(
         transactions_df: Validated transactions in the contract schema, with labels.
         params: Feature parameters (``FeatureParams`` or the ``features`` parameter dict).
         days: Depth of history to keep.
+        only_if_empty: Seed only a store that is not seeded yet (once across instances).
 
     Returns:
         The number of rows inserted.
@@ -104,7 +105,7 @@ def seed_history(
     rows = seed_rows(transactions_df, params, days)
     store = db if isinstance(db, StateStore) else open_store(db)
     try:
-        inserted = store.insert_seed(rows) if rows else 0
+        inserted = store.insert_seed(rows, only_if_empty) if rows else 0
     finally:
         if store is not db:
             store.close()

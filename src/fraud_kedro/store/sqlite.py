@@ -23,7 +23,8 @@ import numpy as np
 
 from fraud_kedro.features import HistoryWindow
 from fraud_kedro.store.interface import TABLES
-from fraud_kedro.store.schema import SQLITE_SCHEMA, upgrade_legacy_sqlite
+from fraud_kedro.store.migrate import HEAD, VERSION_TABLE_DDL, check_version
+from fraud_kedro.store.schema import SQLITE_SCHEMA, fold_legacy_sqlite, statements
 from fraud_kedro.store.types import (
     DuplicateTransactionError,
     History,
@@ -52,6 +53,22 @@ def iso(dt: datetime) -> str:
     return dt.isoformat(timespec="microseconds")
 
 
+class _FileLock:
+    """An exclusive ``flock`` held until :meth:`release`."""
+
+    def __init__(self, path: str) -> None:
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        self._fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        fcntl.flock(self._fd, fcntl.LOCK_EX)
+
+    def release(self) -> None:
+        """Release and close."""
+        try:
+            fcntl.flock(self._fd, fcntl.LOCK_UN)
+        finally:
+            os.close(self._fd)
+
+
 class SqliteStateStore:
     """The :class:`~fraud_kedro.store.interface.StateStore` on one SQLite file in WAL mode.
 
@@ -75,12 +92,52 @@ class SqliteStateStore:
         self.description = f"sqlite:///{self.path}"
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            conn = self._conn()
-            conn.executescript(SQLITE_SCHEMA)
-            upgrade_legacy_sqlite(conn)
+            self._ensure_schema(self._conn())
         except (sqlite3.Error, OSError) as exc:
             self._reset()
             raise StateStoreError(f"state store {self.path} cannot be opened: {exc}") from exc
+
+    # -- schema --------------------------------------------------------------------------------
+
+    @staticmethod
+    def _version(conn: sqlite3.Connection) -> str | None:
+        """The schema version; None for an empty (or pre-Alembic) file."""
+        if not conn.execute(
+            "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'alembic_version'"
+        ).fetchone():
+            return None
+        row = conn.execute("SELECT version_num FROM alembic_version").fetchone()
+        return None if row is None else str(row[0])
+
+    def _ensure_schema(self, conn: sqlite3.Connection) -> None:
+        """Use the file at this release's schema version, creating it when empty (or pre-Alembic).
+
+        Raises:
+            StoreConfigError: An older (``make migrate``) or unknown schema version.
+        """
+        if check_version(self._version(conn), self.description):
+            return
+        self._writer_lock()
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                if not check_version(self._version(conn), self.description):
+                    for statement in statements(SQLITE_SCHEMA):
+                        conn.execute(statement)
+                    fold_legacy_sqlite(lambda sql: conn.execute(sql).fetchall())
+                    conn.execute(VERSION_TABLE_DDL)
+                    conn.execute("INSERT INTO alembic_version (version_num) VALUES (?)", (HEAD,))
+                conn.execute("COMMIT")
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+        finally:
+            self._writer_unlock()
+
+    @staticmethod
+    def file_lock(path: str | os.PathLike[str]) -> _FileLock:
+        """Take the writers' lock of the SQLite file at ``path`` (blocking; for migrations)."""
+        return _FileLock(f"{path}.writelock")
 
     # -- connections -------------------------------------------------------------------------
 
@@ -88,9 +145,7 @@ class SqliteStateStore:
         conn = getattr(self._local, "conn", None)
         if conn is not None and self._local.pid == os.getpid():
             return conn
-        conn = sqlite3.connect(
-            self.path, isolation_level=None, check_same_thread=False, timeout=0
-        )
+        conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=0)
         conn.execute(f"PRAGMA busy_timeout = {int(self.busy_timeout_ms)}")
         if conn.execute("PRAGMA journal_mode").fetchone()[0].lower() != "wal":
             conn.execute("PRAGMA journal_mode = WAL")
@@ -249,13 +304,10 @@ class SqliteStateStore:
                 last_seq, max_ts = conn.execute(
                     "SELECT COALESCE(MAX(seq), 0), MAX(ts_us) FROM transactions"
                 ).fetchone()
-                last_label = conn.execute(
-                    "SELECT COALESCE(MAX(log_id), 0) FROM label_log"
-                ).fetchone()[0]
+                last_label = conn.execute("SELECT COALESCE(MAX(log_id), 0) FROM label_log").fetchone()[0]
                 horizon = (max_ts or 0) - keep_days * 86_400 * _US_PER_S
                 rows = conn.execute(
-                    f"SELECT {_FEED_COLUMNS} FROM transactions WHERE ts_us >= ? AND seq <= ? "
-                    "ORDER BY seq",
+                    f"SELECT {_FEED_COLUMNS} FROM transactions WHERE ts_us >= ? AND seq <= ? ORDER BY seq",
                     (horizon, last_seq),
                 ).fetchall()
             finally:
@@ -479,9 +531,7 @@ class SqliteStateStore:
             (tx.transaction_id, tx.ts_us, tx.customer_key, tx.terminal_key, tx.amount, "scored")
             for tx in rows
         ]
-        log_rows = self._log_rows(
-            rows, features, probabilities, decisions, model, now, "champion"
-        )
+        log_rows = self._log_rows(rows, features, probabilities, decisions, model, now, "champion")
 
         def write(conn: sqlite3.Connection) -> None:
             self._register_model(conn, model, now)
@@ -613,11 +663,13 @@ class SqliteStateStore:
             raise self._fail("history read", exc) from exc
         return row is not None
 
-    def insert_seed(self, rows: list[tuple]) -> int:
+    def insert_seed(self, rows: list[tuple], only_if_empty: bool = False) -> int:
         """Insert seed history rows (known ids skipped) and mark the store seeded.
 
         Args:
             rows: ``(transaction_id, ts_us, customer, terminal, amount, is_fraud)``.
+            only_if_empty: Do nothing when the store is already seeded or holds transactions
+                (checked under the write lock: several workers seed once).
 
         Returns:
             The number of rows inserted.
@@ -627,6 +679,11 @@ class SqliteStateStore:
         """
 
         def write(conn: sqlite3.Connection) -> int:
+            if only_if_empty and (
+                conn.execute("SELECT 1 FROM meta WHERE key = 'seeded_at'").fetchone()
+                or conn.execute("SELECT 1 FROM transactions LIMIT 1").fetchone()
+            ):
+                return 0
             before = conn.total_changes
             conn.executemany(
                 "INSERT OR IGNORE INTO transactions (transaction_id, ts_us, customer_id, "
@@ -658,8 +715,7 @@ class SqliteStateStore:
                 versions = {
                     (name, version): (json.loads(feats), json.loads(dtypes))
                     for name, version, feats, dtypes in conn.execute(
-                        "SELECT model_name, model_version, features, feature_dtypes "
-                        "FROM model_versions"
+                        "SELECT model_name, model_version, features, feature_dtypes FROM model_versions"
                     )
                 }
                 rows = conn.execute(
@@ -674,6 +730,25 @@ class SqliteStateStore:
             raise self._fail("prediction log read", exc) from exc
         return RawLog(rows, versions)
 
+    def served_rows(self) -> list[tuple]:
+        """``(transaction_id, timestamp, customer_key, terminal_key, amount)`` of scored rows.
+
+        Raises:
+            StateStoreError: On a database error.
+        """
+        try:
+            return (
+                self._conn()
+                .execute(
+                    "SELECT t.transaction_id, p.timestamp, t.customer_id, t.terminal_id, t.amount "
+                    "FROM prediction_log AS p JOIN transactions AS t "
+                    "ON t.transaction_id = p.transaction_id WHERE p.role = 'champion' ORDER BY p.log_id"
+                )
+                .fetchall()
+            )
+        except sqlite3.Error as exc:
+            raise self._fail("prediction log read", exc) from exc
+
     def label_rows(self) -> list[tuple]:
         """``(transaction_id, is_fraud, received_at)`` of every label, in arrival order.
 
@@ -681,8 +756,10 @@ class SqliteStateStore:
             StateStoreError: On a database error.
         """
         try:
-            return self._conn().execute(
-                "SELECT transaction_id, is_fraud, received_at FROM label_log ORDER BY log_id"
-            ).fetchall()
+            return (
+                self._conn()
+                .execute("SELECT transaction_id, is_fraud, received_at FROM label_log ORDER BY log_id")
+                .fetchall()
+            )
         except sqlite3.Error as exc:
             raise self._fail("label log read", exc) from exc

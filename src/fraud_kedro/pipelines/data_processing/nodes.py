@@ -33,6 +33,36 @@ def _with_label_delay(feature_params: dict | None, label_delay_days: float | Non
     return params
 
 
+def add_served_transactions(
+    raw_transactions: pd.DataFrame, served_transactions: pd.DataFrame
+) -> pd.DataFrame:
+    """The historical transactions plus the served ones with settled labels (retraining).
+
+    Args:
+        raw_transactions: Historical transactions (contract schema).
+        served_transactions: Served transactions with labels
+            (:class:`~fraud_kedro.io.served_traffic.ServedTransactionsDataset`; empty unless
+            ``served_traffic.enabled``). Ids already in the history are left out.
+
+    Returns:
+        Both, in the columns of ``raw_transactions`` (``fraud_scenario`` 0 for served rows).
+    """
+    if served_transactions is None or served_transactions.empty:
+        return raw_transactions
+    served = served_transactions[
+        ~served_transactions["transaction_id"].isin(raw_transactions["transaction_id"])
+    ]
+    if "fraud_scenario" in raw_transactions.columns:
+        served = served.assign(fraud_scenario=0)
+    served = served[[c for c in raw_transactions.columns if c in served.columns]]
+    for col in ("customer_id", "terminal_id"):
+        if raw_transactions[col].dtype != served[col].dtype:
+            served = served.assign(**{col: served[col].astype(raw_transactions[col].dtype)})
+    combined = pd.concat([raw_transactions, served], ignore_index=True)
+    logger.info("training data: %d historical + %d served transactions", len(raw_transactions), len(served))
+    return combined
+
+
 def validate_raw_transactions(
     raw_transactions: pd.DataFrame, feature_params: dict, label_delay_days: float | None = None
 ) -> tuple[pd.DataFrame, pd.DataFrame]:

@@ -2,7 +2,12 @@
 
 from kedro.pipeline import Node, Pipeline
 
-from .nodes import build_model_input_table, make_feature_spec, validate_raw_transactions
+from .nodes import (
+    add_served_transactions,
+    build_model_input_table,
+    make_feature_spec,
+    validate_raw_transactions,
+)
 
 
 def create_pipeline(**kwargs) -> Pipeline:
@@ -10,8 +15,14 @@ def create_pipeline(**kwargs) -> Pipeline:
     return Pipeline(
         [
             Node(
+                add_served_transactions,
+                inputs=["raw_transactions", "served_transactions"],
+                outputs="training_transactions",
+                name="add_served_transactions_node",
+            ),
+            Node(
                 validate_raw_transactions,
-                inputs=["raw_transactions", "params:features", "params:split.delay_days"],
+                inputs=["training_transactions", "params:features", "params:split.delay_days"],
                 outputs=["validated_transactions", "quarantined_transactions"],
                 name="validate_raw_transactions_node",
             ),
