@@ -58,7 +58,10 @@ RUN mkdir -p conf/local \
 USER 10001:10001
 
 # ---- pipelines: `docker run IMAGE run --pipeline monitoring` ----------------------------------
+# also `docker run IMAGE run --env dask` (DASK_SCHEDULER_ADDRESS, else a local cluster) and the
+# image of the Dask scheduler and workers (deploy/dask/: command `dask scheduler` / `dask worker`)
 FROM runtime AS pipelines
+ENV DASK_TEMPORARY_DIRECTORY=/tmp/dask
 HEALTHCHECK NONE
 ENTRYPOINT ["kedro"]
 CMD ["run"]

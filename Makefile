@@ -11,7 +11,7 @@ export NML_DISABLE_USAGE_LOGGING := 1
 export MLFLOW_DISABLE_TELEMETRY := true
 export MPLBACKEND := Agg
 
-.PHONY: install run test test-fast lint serve migrate viz lock demo bench clean docker dags
+.PHONY: install run test test-fast lint serve migrate viz lock demo bench clean docker dags stream demo-stream
 
 $(BIN)/.installed: requirements-dev.lock pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -41,6 +41,12 @@ serve: install  ## serve the champion model with gunicorn on 127.0.0.1:$(PORT)
 
 migrate: install  ## create or upgrade the operational store's schema (FRAUD_STATE_URL / FRAUD_STATE_DB)
 	$(BIN)/python -m fraud_kedro.store migrate
+
+stream: install  ## the stream worker: scores FRAUD_STREAM_URL's fraud.transactions, publishes fraud.scores
+	$(BIN)/python -m fraud_kedro.stream worker
+
+demo-stream: install  ## worker + producer for 15 s on the champion (after make run): scores flowing
+	$(BIN)/python -m fraud_kedro.stream demo
 
 demo: install  ## train, monitor a drifting production period, retrain, promote; then a summary
 	$(BIN)/kedro run $(if $(ENV),--env $(ENV))

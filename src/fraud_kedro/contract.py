@@ -66,6 +66,7 @@ AVERAGE_PRECISION = "average_precision"
 PRECISION = "precision"
 RECALL = "recall"
 F1 = "f1"
+ACCURACY = "accuracy"  # reported, never used to select or gate (docs/training.md)
 RANKING_METRICS: tuple[str, ...] = (ROC_AUC, AVERAGE_PRECISION)
 THRESHOLD_METRICS: tuple[str, ...] = (PRECISION, RECALL, F1)
 TEST_ROC_AUC = TEST_PREFIX + ROC_AUC

@@ -27,6 +27,18 @@ def _latest(path: Path) -> Path | None:
     return versions[-1] if versions else None
 
 
+def report_files() -> list[Path]:
+    """The files to open: the newest version of each report, as real (absolute) file paths."""
+    wanted = (
+        REPORTS / "monitoring" / "index.html",
+        REPORTS / "monitoring" / "performance.html",
+        REPORTS / "monitoring" / "drift.html",
+        REPORTS / "monitoring" / "calibration.html",
+        REPORTS / "precision_recall.png",
+    )
+    return [found.resolve() for found in map(_latest, wanted) if found is not None]
+
+
 def report(model_name: str = MODEL_NAME) -> str:
     """The demo's summary as text."""
     from mlflow import MlflowClient
@@ -54,11 +66,8 @@ def report(model_name: str = MODEL_NAME) -> str:
         lines.append(f"  version {v.version}: aliases {tags or '-'}, quality gate "
                      f"{v.tags.get('quality_gate', '-')}, test AP on its window "
                      f"{ap:.4f}" if ap is not None else f"  version {v.version}: aliases {tags}")
-    lines.append("open: " + ", ".join(str(p) for p in (
-        REPORTS / "monitoring" / "performance.html",
-        REPORTS / "monitoring" / "drift.html",
-        REPORTS / "precision_recall.png",
-    )))
+    lines.append("open:")
+    lines += [f"  {path}" for path in report_files()] or ["  (no report yet)"]
     return "\n".join(lines)
 
 

@@ -28,6 +28,8 @@ __all__ = ["ColumnNames", "FeatureParams", "compute_features", "feature_names"]
 logger = logging.getLogger(__name__)
 
 _SECONDS_PER_DAY = 86_400
+#: the history groups of :func:`compute_features` (its ``groups`` argument)
+GROUPS = ("customer", "terminal")
 
 
 @dataclass(frozen=True)
@@ -39,6 +41,9 @@ class FeatureParams:
     terminal_label_delay_days: int = DEFAULT_LABEL_DELAY_DAYS
     night_start_hour: int = 22
     night_end_hour: int = 6
+    # optional feature groups beyond the classic baselines (EXTRA_GROUPS; docs/training.md has the
+    # ablation that decides which ones are on)
+    extra_features: tuple[str, ...] = ()
     columns: ColumnNames = field(default_factory=ColumnNames)
 
     @classmethod
@@ -54,6 +59,12 @@ class FeatureParams:
                 params[key] = tuple(int(w) for w in params[key])
                 if any(w <= 0 for w in params[key]):
                     raise ValueError(f"features.{key} must be positive day counts")
+        if "extra_features" in params:
+            params["extra_features"] = tuple(str(g) for g in params["extra_features"] or ())
+            bad = set(params["extra_features"]) - set(EXTRA_GROUPS)
+            if bad:
+                raise ValueError(f"features.extra_features: unknown groups {sorted(bad)}; "
+                                 f"choose from {sorted(EXTRA_GROUPS)}")
         if int(params.get("terminal_label_delay_days", 7)) < 0:
             raise ValueError("features.terminal_label_delay_days must be >= 0")
         return cls(columns=columns, **params)
@@ -67,6 +78,27 @@ class FeatureParams:
         )
 
 
+# Feature groups the classic baselines lack. Every one reads only the card's own earlier rows
+# (the customer history the service fetches), so batch and online stay equal and point-in-time.
+#   recency: seconds since the card's previous transaction (capped at the longest card window)
+#   amount_zscore: amount in standard deviations of the card's own amounts, per card window
+#   card_terminal: the card's earlier transactions at this terminal in the longest card window
+EXTRA_GROUPS = ("recency", "amount_zscore", "card_terminal")
+
+
+def extra_feature_names(params: FeatureParams) -> list[str]:
+    """Names of the optional groups' features, in output order."""
+    names = []
+    longest = max(params.customer_windows_days, default=0)
+    if "recency" in params.extra_features and longest:
+        names.append("customer_seconds_since_last_tx")
+    if "amount_zscore" in params.extra_features:
+        names += [f"customer_amount_zscore_{w}d" for w in params.customer_windows_days]
+    if "card_terminal" in params.extra_features and longest:
+        names.append(f"customer_terminal_nb_tx_{longest}d")
+    return names
+
+
 def feature_names(params: FeatureParams) -> list[str]:
     """The ordered list of model features that :func:`compute_features` produces."""
     names = [params.columns.amount, "hour", "is_weekend", "is_night"]
@@ -78,7 +110,7 @@ def feature_names(params: FeatureParams) -> list[str]:
         ]
     for w in params.terminal_windows_days:
         names += [f"terminal_nb_tx_{w}d", f"terminal_risk_{w}d"]
-    return names
+    return names + extra_feature_names(params)
 
 
 def _seconds(ts: pd.Series) -> np.ndarray:
@@ -87,6 +119,13 @@ def _seconds(ts: pd.Series) -> np.ndarray:
     if values.dt.tz is not None:
         values = values.dt.tz_convert("UTC").dt.tz_localize(None)
     return values.to_numpy(dtype="datetime64[s]").astype(np.int64)
+
+
+def _pair_codes(customers: pd.Series | np.ndarray, terminals: pd.Series | np.ndarray) -> np.ndarray:
+    """One int64 code per (card, terminal) pair."""
+    card = pd.factorize(customers, sort=False)[0].astype(np.int64)
+    terminal, uniques = pd.factorize(terminals, sort=False)
+    return card * max(1, len(uniques)) + terminal.astype(np.int64)
 
 
 def _group_keys(groups: pd.Series, seconds: np.ndarray, ids: np.ndarray) -> tuple[np.ndarray, ...]:
@@ -212,6 +251,7 @@ def compute_features(
     transactions: pd.DataFrame,
     params: FeatureParams,
     history: pd.DataFrame | None = None,
+    groups: tuple[str, ...] = GROUPS,
 ) -> pd.DataFrame:
     """Point-in-time features for ``transactions``, optionally given earlier ``history``.
 
@@ -221,11 +261,18 @@ def compute_features(
         history: Earlier transactions of the same customers and terminals (with labels where
             known). Used by the scoring service; the batch pipeline passes the whole table as
             ``transactions`` and no history.
+        groups: The history features to compute, of :data:`GROUPS`. A group's features depend
+            only on the rows of its own customer (or terminal), so a distributed engine computes
+            each group on data partitioned by its key (:mod:`fraud_kedro.distributed.features`).
 
     Returns:
         One row per transaction of ``transactions`` in the same order: the identifier, timestamp,
-        customer and terminal columns, then the features of :func:`feature_names`.
+        customer and terminal columns, then the features of :func:`feature_names` (those of the
+        requested ``groups``).
     """
+    unknown = set(groups) - set(GROUPS)
+    if unknown:
+        raise ValueError(f"unknown feature groups {sorted(unknown)}; known: {list(GROUPS)}")
     c = params.columns
     n_new = len(transactions)
     frames = [transactions] if history is None or history.empty else [history, transactions]
@@ -272,10 +319,14 @@ def compute_features(
         col[destination] = values
         return col
 
-    order, key = _group_keys(_groups(frames, c.customer_id), seconds, ids)
-    rows, destination = _output_rows(order, n, n_new)
-    amount_sorted = amount[order]
-    for w in params.customer_windows_days:
+    customer_windows = params.customer_windows_days if "customer" in groups else ()
+    terminal_windows = params.terminal_windows_days if "terminal" in groups else ()
+    extra: dict[str, np.ndarray] = {}  # the optional groups' features, placed last
+    if customer_windows:
+        order, key = _group_keys(_groups(frames, c.customer_id), seconds, ids)
+        rows, destination = _output_rows(order, n, n_new)
+        amount_sorted = amount[order]
+    for w in customer_windows:
         start, end = _window_bounds(key, rows, w * _SECONDS_PER_DAY, None)
         count = (end - start).astype(np.int64)
         total = _window_sums(amount_sorted, start, end)
@@ -284,12 +335,34 @@ def compute_features(
         features[f"customer_nb_tx_{w}d"] = scatter(count, destination)
         features[f"customer_mean_amount_{w}d"] = scatter(mean, destination)
         features[f"customer_amount_ratio_{w}d"] = scatter(ratio, destination)
+        if "amount_zscore" in params.extra_features:
+            squares = _window_sums(amount_sorted * amount_sorted, start, end)
+            std = np.sqrt(np.maximum(squares / np.maximum(count, 1) - mean * mean, 0.0))
+            z = np.divide(amount_sorted[rows] - mean, std, out=np.zeros(len(std)),
+                          where=std > 1e-9 * np.maximum(mean, 1.0))
+            extra[f"customer_amount_zscore_{w}d"] = scatter(z, destination)
+    longest = max(customer_windows, default=0) * _SECONDS_PER_DAY
+    if "recency" in params.extra_features and longest:
+        # the previous row in sorted order is the card's previous transaction when its key is
+        # within the cap (keys of different cards are further apart than any window)
+        previous = np.maximum(rows - 1, 0)
+        gap = np.where(rows > 0, key[rows] - key[previous], longest)
+        extra["customer_seconds_since_last_tx"] = scatter(
+            np.minimum(gap, longest).astype(np.float64), destination)
+    if "card_terminal" in params.extra_features and longest:
+        pair = _pair_codes(_groups(frames, c.customer_id), _groups(frames, c.terminal_id))
+        pair_order, pair_key = _group_keys(pair, seconds, ids)
+        pair_rows, pair_destination = _output_rows(pair_order, n, n_new)
+        start, end = _window_bounds(pair_key, pair_rows, longest, None)
+        extra[f"customer_terminal_nb_tx_{longest // _SECONDS_PER_DAY}d"] = scatter(
+            (end - start - 1).astype(np.int64), pair_destination)
 
-    order, key = _group_keys(_groups(frames, c.terminal_id), seconds, ids)
-    rows, destination = _output_rows(order, n, n_new)
-    label_sorted = label[order]
+    if terminal_windows:
+        order, key = _group_keys(_groups(frames, c.terminal_id), seconds, ids)
+        rows, destination = _output_rows(order, n, n_new)
+        label_sorted = label[order]
     delay = params.terminal_label_delay_days * _SECONDS_PER_DAY
-    for w in params.terminal_windows_days:
+    for w in terminal_windows:
         start, end = _window_bounds(key, rows, delay + w * _SECONDS_PER_DAY, delay)
         count = (end - start).astype(np.int64)
         frauds = _window_sums(label_sorted, start, end)
@@ -297,6 +370,7 @@ def compute_features(
         features[f"terminal_nb_tx_{w}d"] = scatter(count, destination)
         features[f"terminal_risk_{w}d"] = scatter(risk, destination)
 
+    features.update({name: extra[name] for name in extra_feature_names(params) if name in extra})
     # one constructor from the key columns' arrays (dtypes kept) and the features: a column
     # selection plus a concat would cost several times the whole computation on one transaction
     index = pd.RangeIndex(n_new)

@@ -102,7 +102,10 @@ class PromotionHooks:
             if version:
                 client.set_tag(self._run_id, f"data_version.{name}", version)
         if hasattr(pipeline, "inference") and "quality_gate_verdict" in pipeline.all_outputs():
-            promote(client, self._run_id, catalog.load("quality_gate_verdict"), self._model_name)
+            verdict = catalog.load("quality_gate_verdict")
+            version = promote(client, self._run_id, verdict, self._model_name)
+            if version is not None and "model_card" in pipeline.all_outputs():
+                attach_model_card(client, version, catalog.load("model_card"), self._model_name)
 
 
 class RetrainingHooks:
@@ -137,6 +140,14 @@ def _dataset_version(catalog: DataCatalog, name: str) -> str | None:
         return dataset.resolve_save_version() or dataset.resolve_load_version()
     except Exception:  # noqa: BLE001
         return None
+
+
+def attach_model_card(client: Any, version: str, card: str, model_name: str = MODEL_NAME) -> None:
+    """Put the run's model card into the registered version's description (per version)."""
+    from fraud_kedro.model_card import card_for_registry
+
+    client.update_model_version(model_name, version, description=card_for_registry(card, version))
+    client.set_model_version_tag(model_name, version, "model_card", "reporting/model_card.md")
 
 
 def promote(client: Any, run_id: str, verdict: dict, model_name: str = MODEL_NAME) -> str | None:

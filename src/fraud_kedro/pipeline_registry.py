@@ -17,6 +17,7 @@ from kedro_mlflow.pipeline import pipeline_ml_factory
 
 from fraud_kedro import job_options
 from fraud_kedro.contract import MODEL_NAME
+from fraud_kedro.distributed import cluster as dask_cluster
 from fraud_kedro.pipelines.evaluation.nodes import score_table
 
 USER_DATA = (Path("data/01_raw/transactions.parquet"), Path("data/01_raw/transactions.csv"))
@@ -33,6 +34,8 @@ def _batch_scoring() -> Pipeline:
             )
         ],
         tags=["batch_scoring"],
+        namespace="batch_scoring",
+        prefix_datasets_with_namespace=False,
     )
 
 
@@ -59,6 +62,11 @@ def register_pipelines() -> dict[str, Pipeline]:
     empty = Pipeline([])
     inference = pipes.pop("inference")
     batch_scoring = _batch_scoring()
+    if dask_cluster.enabled():  # `kedro run --env dask`: the heavy batch nodes on Dask
+        from fraud_kedro.distributed.pipelines import on_dask
+
+        pipes = {name: on_dask(pipe) for name, pipe in pipes.items()}
+        batch_scoring = on_dask(batch_scoring)
     monitoring = pipes.get("monitoring", empty)
     model_training = pipes["data_science"] + pipes["evaluation"]
     # per-env options (parameters `main_job`, e.g. conf/creditcard): see fraud_kedro.job_options

@@ -4,6 +4,7 @@ import os
 
 from kedro.config import OmegaConfigLoader
 
+from fraud_kedro.distributed.cluster import DaskClusterHooks
 from fraud_kedro.hooks import PromotionHooks, RetrainingHooks
 from fraud_kedro.job_options import JobOptionsHooks
 
@@ -13,7 +14,7 @@ def _env(name: str, default: str | None = None) -> str | None:
     return os.environ.get(name, default)
 
 
-HOOKS = (PromotionHooks(), RetrainingHooks(), JobOptionsHooks())
+HOOKS = (PromotionHooks(), RetrainingHooks(), JobOptionsHooks(), DaskClusterHooks())
 
 CONFIG_LOADER_CLASS = OmegaConfigLoader
 CONFIG_LOADER_ARGS = {

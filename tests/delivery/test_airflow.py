@@ -77,4 +77,4 @@ def test_project_template_gives_one_dag_per_pipeline(project: Path, tmp_path: Pa
     assert training.count("@task(") == 1 and "node_names=" not in training.split("def fraud_kedro")[1]
     processing = dags["fraud_kedro_data_processing_dag.py"]
     assert 'schedule="@daily"' in processing
-    assert '"validate_raw_transactions_node"' in processing
+    assert '"data_processing.validate_raw_transactions_node"' in processing

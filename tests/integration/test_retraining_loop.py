@@ -6,6 +6,7 @@ The same sequence as ``make demo`` (docs/monitoring.md), on ``--env small``.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable
 from pathlib import Path
 
@@ -60,3 +61,35 @@ def test_retraining_uses_the_latest_window(loop: Project) -> None:
     split = loop.read_json("05_model_input/split_info.json")
     assert split["production_rows"] == 0
     assert split["test_end"] == split["data_end"]
+
+
+# an element or a style of the markup that would fetch something from another host (inline script
+# bodies are left out: plotly.js holds URLs as strings it never fetches for our figures)
+_EXTERNAL = re.compile(
+    r"""\b(?:src|href|action|poster|data)\s*=\s*["']?\s*(?:https?:)?//|url\(\s*["']?\s*(?:https?:)?//"""
+    r"""|@import\s+["']?(?:https?:)?//""",
+    re.IGNORECASE,
+)
+_SCRIPT_BODY = re.compile(r"(<script\b[^>]*>).*?(</script>)", re.IGNORECASE | re.DOTALL)
+
+
+def test_no_generated_html_loads_anything_from_the_internet(loop: Project) -> None:
+    pages = sorted(p for p in loop.path.rglob("*.html") if p.is_file())  # versions are folders
+    names = {p.name for p in pages}
+    assert {"index.html", "performance.html", "drift.html", "calibration.html"} <= names, names
+    assert "optuna_history.html" in names, names
+    for page in pages:
+        markup = _SCRIPT_BODY.sub(r"\1\2", page.read_text(encoding="utf-8"))
+        found = [markup[max(m.start() - 40, 0) : m.end() + 40] for m in _EXTERNAL.finditer(markup)]
+        assert found == [], f"{page.relative_to(loop.path)} loads {found[:3]}"
+        assert "<script" in markup and "Plotly" in page.read_text(encoding="utf-8"), page
+
+
+def test_demo_prints_real_files(loop: Project, monkeypatch: pytest.MonkeyPatch) -> None:
+    from fraud_kedro import demo
+
+    monkeypatch.chdir(loop.path)
+    files = demo.report_files()
+    assert [f.name for f in files[:4]] == ["index.html", "performance.html", "drift.html",
+                                           "calibration.html"]  # fmt: skip
+    assert all(f.is_file() and f.is_absolute() for f in files), files

@@ -8,6 +8,8 @@ invisible to the model, appear (concept drift), so realised performance drops.
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -108,3 +110,22 @@ def params() -> dict:
             "multivariate_min_relative_increase": 0.15,
         },
     }
+
+
+# an element or a style that makes the browser fetch something from another host
+EXTERNAL = re.compile(
+    r"""(?:\b(?:src|href|action|poster|data)\s*=\s*["']?\s*(?:https?:)?//)"""
+    r"""|(?:url\(\s*["']?\s*(?:https?:)?//)|(?:@import\s+["']?(?:https?:)?//)""",
+    re.IGNORECASE,
+)
+SCRIPT_BODY = re.compile(r"(<script\b[^>]*>).*?(</script>)", re.IGNORECASE | re.DOTALL)
+
+
+def external_references(page: str) -> list[str]:
+    """The places of ``page``'s markup and styles that would load a resource from the network.
+
+    Inline script bodies are left out: plotly.js holds URLs as strings (its logo link, map tile
+    servers) that a page without maps and with ``displaylogo: False`` never fetches.
+    """
+    markup = SCRIPT_BODY.sub(r"\1\2", page)
+    return [markup[max(m.start() - 40, 0) : m.end() + 60] for m in EXTERNAL.finditer(markup)]

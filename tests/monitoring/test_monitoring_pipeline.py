@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import json
 from pathlib import Path
 
@@ -16,7 +17,7 @@ from kedro.runner import SequentialRunner
 from fraud_kedro.pipelines.monitoring import create_pipeline
 from fraud_kedro.pipelines.monitoring import nodes as n
 
-from .conftest import DRIFT_FROM, N_ANALYSIS, make_predictions
+from .conftest import DRIFT_FROM, N_ANALYSIS, external_references, make_predictions
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.filterwarnings("error")
@@ -100,6 +101,7 @@ def test_reports_are_versioned_catalog_entries_logged_to_mlflow():
         "monitoring_champion_challenger", "monitoring_chunk_plan", "monitoring_calibration",
         "retrain_decision",
         "monitoring_performance_plot", "monitoring_drift_plot", "monitoring_calibration_plot",
+        "monitoring_report",
     }  # fmt: skip
     assert persisted <= create_pipeline().all_outputs()
     for name in persisted:
@@ -333,6 +335,14 @@ def test_pipeline_detects_drift_within_two_chunks(
     assert {"feature_drift", "score_drift"} <= kinds
     drifted = {a["subject"] for a in decision["alerts"] if a["kind"] == "feature_drift"}
     assert drifted == {"x1"}
+    # the run's index.html: decision with reasons, alerts, three plots, nothing fetched online
+    page = catalog.load("monitoring_report")
+    assert "RETRAIN recommended" in page and '<table id="alerts">' in page
+    assert all(html.escape(reason) in page for reason in decision["reasons"])
+    assert [f">{s}</h2>" in page for s in ("Performance", "Drift", "Calibration")] == [True] * 3
+    assert page.count('class="plotly-graph-div"') == 3
+    assert len(page) > 3_000_000, "plotly.js is inlined"
+    assert external_references(page) == []
 
 
 def test_service_log_source_reads_the_real_state_store(tmp_path, feature_spec, decision_threshold):

@@ -261,7 +261,7 @@ def test_pipeline_structure() -> None:
     pipeline = create_pipeline()
     assert len(pipeline.nodes) == 1
     node = pipeline.nodes[0]
-    assert node.name == "simulate_transactions_node"
+    assert node.name == "simulation.simulate_transactions_node"  # the stage is a namespace
     assert node.inputs == ["params:simulation"]
     assert node.outputs == ["raw_transactions"]
     assert "simulation" in node.tags

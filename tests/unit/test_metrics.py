@@ -72,7 +72,8 @@ def test_classification_metrics_by_hand() -> None:
     y = np.array([0, 0, 1, 1, 0])
     proba = np.array([0.1, 0.6, 0.7, 0.4, 0.2])
     m = classification_metrics(y, proba, threshold=0.5)
-    assert set(m) == {"test_roc_auc", "test_average_precision", "test_precision", "test_recall", "test_f1"}
+    assert set(m) == {"test_roc_auc", "test_average_precision", "test_accuracy", "test_precision",
+                      "test_recall", "test_f1"}
     assert m["test_roc_auc"] == pytest.approx(5 / 6)
     assert m["test_precision"] == pytest.approx(0.5)
     assert m["test_recall"] == pytest.approx(0.5)

@@ -38,7 +38,13 @@ from fraud_kedro.store import (
     seed_history,
 )
 
-__all__ = ["create_app", "read_label_log", "read_prediction_log", "seed_history"]
+__all__ = [
+    "build_service_state",
+    "create_app",
+    "read_label_log",
+    "read_prediction_log",
+    "seed_history",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -212,15 +218,18 @@ def _warm_up(state: ServiceState) -> None:
     )
 
 
-def create_app(config: ServingConfig | Mapping[str, Any] | None = None) -> Flask:
-    """Build the scoring app.
+def build_service_state(config: ServingConfig | Mapping[str, Any] | None = None) -> ServiceState:
+    """Build what a worker holds: settings, metrics, model holders, state store, model watcher.
+
+    The API (:func:`create_app`) and the stream worker (:mod:`fraud_kedro.stream`) both start
+    from here, so they serve the same model with the same store and shadow challenger.
 
     Args:
         config: A :class:`ServingConfig`, or a mapping of its field names overriding the
             environment (tests), or None to read only the environment.
 
     Returns:
-        The Flask app.
+        The state, with its model loaded (or the load error recorded) and the watcher started.
 
     Raises:
         StoreConfigError: ``FRAUD_STATE_URL`` is wrong (scheme, unreachable server, schema
@@ -235,10 +244,6 @@ def create_app(config: ServingConfig | Mapping[str, Any] | None = None) -> Flask
         import mlflow
 
         mlflow.set_tracking_uri(cfg.tracking_uri)
-
-    app = Flask(__name__)
-    app.config["MAX_CONTENT_LENGTH"] = cfg.max_body_bytes
-    app.json.sort_keys = False  # type: ignore[attr-defined]
     metrics = get_metrics()
 
     champion = ModelHolder(
@@ -285,13 +290,31 @@ def create_app(config: ServingConfig | Mapping[str, Any] | None = None) -> Flask
             state.holders(), state._store, cfg.model_poll_seconds, cfg.model_sync_seconds
         )
         state.watcher.start()  # no thread when both periods are 0
+    return state
+
+
+def create_app(config: ServingConfig | Mapping[str, Any] | None = None) -> Flask:
+    """Build the scoring app.
+
+    Args:
+        config: A :class:`ServingConfig`, or a mapping of its field names overriding the
+            environment (tests), or None to read only the environment.
+
+    Returns:
+        The Flask app.
+    """
+    state = build_service_state(config)
+    cfg, metrics = state.config, state.metrics
+    app = Flask(__name__)
+    app.config["MAX_CONTENT_LENGTH"] = cfg.max_body_bytes
+    app.json.sort_keys = False  # type: ignore[attr-defined]
     if not cfg.api_keys:
         logger.warning("FRAUD_API_KEYS is not set: /score and /feedback need no API key")
     app.extensions["fraud"] = state
 
-    from fraud_kedro.api import admin, feedback, health, openapi, scoring, ui
+    from fraud_kedro.api import admin, console, docs, feedback, health, openapi, scoring, ui
 
-    for module in (scoring, feedback, health, admin, openapi, ui):
+    for module in (scoring, feedback, health, admin, openapi, ui, docs, console):
         app.register_blueprint(module.bp)
     register_error_handlers(app)
 

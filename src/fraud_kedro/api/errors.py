@@ -9,6 +9,7 @@ from flask import Flask, Response, json
 from werkzeug.exceptions import HTTPException
 
 from fraud_kedro.api.scoring_errors import (
+    ExplanationUnsupported,
     InvalidPredictions,
     NoModelInService,
     ScoringError,
@@ -23,6 +24,7 @@ STATUS: dict[type[ScoringError], int] = {
     StoreUnavailable: 503,
     NoModelInService: 503,
     InvalidPredictions: 500,
+    ExplanationUnsupported: 500,
     TransactionConflict: 409,
 }
 

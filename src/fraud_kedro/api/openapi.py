@@ -1,42 +1,64 @@
-"""``GET /openapi.json``: the OpenAPI 3 description of the API (tested with schemathesis)."""
+"""``GET /openapi.json``: the OpenAPI 3.1 document, generated from :mod:`fraud_kedro.api.schemas`.
+
+The bodies' schemas are the pydantic models' JSON Schemas (OpenAPI 3.1 uses JSON Schema 2020-12),
+so the document and the validation cannot disagree. ``/openapi.json?openapi=3.0`` answers the same
+document rewritten for OpenAPI 3.0 readers (the packaged Swagger UI 4 at ``/docs`` is one).
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, Response, current_app, jsonify
+from flask import Blueprint, Response, current_app, jsonify, request
+from pydantic import BaseModel
+from pydantic.json_schema import models_json_schema
 
+from fraud_kedro.api import schemas
 from fraud_kedro.api.serving_config import ServingConfig
-from fraud_kedro.api.validation import INT64_MAX, MAX_ID_LENGTH, MAX_YEAR, MIN_YEAR
 
 bp = Blueprint("openapi", __name__)
 
 _JSON = "application/json"
+_REF = "#/components/schemas/{model}"
 
 
 def _ref(name: str) -> dict[str, str]:
-    return {"$ref": f"#/components/schemas/{name}"}
+    return {"$ref": _REF.format(model=name)}
 
 
 def _error(description: str) -> dict[str, Any]:
     return {"description": description, "content": {_JSON: {"schema": _ref("Error")}}}
 
 
-def build_spec(config: ServingConfig) -> dict[str, Any]:
-    """The OpenAPI 3.0 document for a configuration (limits and auth come from it).
+def _ok(description: str, model: str) -> dict[str, Any]:
+    return {"description": description, "content": {_JSON: {"schema": _ref(model)}}}
 
-    Args:
-        config: The service configuration.
 
-    Returns:
-        The document as a dict.
-    """
-    entity_id = {
-        "oneOf": [
-            {"type": "integer", "format": "int64", "minimum": -(2**63), "maximum": INT64_MAX},
-            {"type": "string", "minLength": 1, "maxLength": MAX_ID_LENGTH, "pattern": r"\S"},
-        ]
-    }
+def component_schemas(config: ServingConfig) -> dict[str, Any]:
+    """The JSON Schemas of every request and response model, keyed by model name."""
+    models: list[type[BaseModel]] = [
+        *schemas.request_models(config.max_batch, float(config.max_amount)),
+        *schemas.RESPONSE_MODELS,
+    ]
+    _, top = models_json_schema([(m, "validation") for m in models], ref_template=_REF)
+    return top["$defs"]
+
+
+def _query_parameters(model: type[BaseModel]) -> list[dict[str, Any]]:
+    props = model.model_json_schema()["properties"]
+    return [
+        {
+            "name": name,
+            "in": "query",
+            "required": False,
+            "description": prop.get("description", ""),
+            "schema": {"type": prop["type"], "default": prop.get("default")},
+        }
+        for name, prop in props.items()
+    ]
+
+
+def _paths(config: ServingConfig) -> dict[str, Any]:
     secured = [{"ApiKey": []}] if config.api_keys else []
     auth_errors = {"401": _error("missing or invalid X-API-Key")} if config.api_keys else {}
     common_errors = {
@@ -46,146 +68,20 @@ def build_spec(config: ServingConfig) -> dict[str, Any]:
         "415": _error("the body is not JSON (Content-Type)"),
         "503": _error("no model in service or state store unavailable; retry later"),
     }
-    schemas: dict[str, Any] = {
-        "Transaction": {
-            "type": "object",
-            "additionalProperties": False,
-            "required": ["transaction_id", "timestamp", "customer_id", "terminal_id", "amount"],
-            "properties": {
-                "transaction_id": {
-                    "type": "integer",
-                    "format": "int64",
-                    "minimum": 0,
-                    "maximum": INT64_MAX,
-                    "description": "unique id; an id already scored with other fields gives 409",
-                },
-                "timestamp": {
-                    "type": "string",
-                    "format": "date-time",
-                    "description": (
-                        "ISO 8601 / RFC 3339; naive means UTC; years "
-                        f"{MIN_YEAR}-{MAX_YEAR} (others are answered 400)"
-                    ),
-                    "example": "2018-09-30T12:00:00",
-                },
-                "customer_id": {**entity_id, "description": "card / customer id"},
-                "terminal_id": {**entity_id, "description": "merchant terminal id"},
-                "amount": {"type": "number", "minimum": 0, "maximum": config.max_amount},
-            },
-        },
-        "ScoreBatch": {
-            "type": "object",
-            "additionalProperties": False,
-            "required": ["transactions"],
-            "properties": {
-                "transactions": {
-                    "type": "array",
-                    "minItems": 1,
-                    "maxItems": config.max_batch,
-                    "items": _ref("Transaction"),
-                    "description": "distinct transaction ids",
-                }
-            },
-        },
-        "ScoreResponse": {
-            "type": "object",
-            "required": ["model", "results"],
-            "properties": {
-                "model": _ref("ModelRef"),
-                "results": {
-                    "type": "array",
-                    "items": {
-                        "type": "object",
-                        "required": ["transaction_id", "fraud_probability", "is_fraud_predicted"],
-                        "properties": {
-                            "transaction_id": {"type": "integer", "format": "int64"},
-                            "fraud_probability": {"type": "number", "minimum": 0, "maximum": 1},
-                            "is_fraud_predicted": {"type": "boolean"},
-                        },
-                    },
-                },
-            },
-        },
-        "ModelRef": {
-            "type": "object",
-            "required": ["name", "version"],
-            "properties": {"name": {"type": "string"}, "version": {"type": "string"}},
-        },
-        "FeedbackRequest": {
-            "type": "object",
-            "additionalProperties": False,
-            "required": ["labels"],
-            "properties": {
-                "labels": {
-                    "type": "array",
-                    "minItems": 1,
-                    "maxItems": config.max_batch,
-                    "items": {
-                        "type": "object",
-                        "additionalProperties": False,
-                        "required": ["transaction_id", "is_fraud"],
-                        "properties": {
-                            "transaction_id": {
-                                "type": "integer",
-                                "format": "int64",
-                                "minimum": 0,
-                                "maximum": INT64_MAX,
-                            },
-                            "is_fraud": {"type": "integer", "enum": [0, 1]},
-                        },
-                    },
-                }
-            },
-        },
-        "FeedbackResponse": {
-            "type": "object",
-            "required": ["received", "matched"],
-            "properties": {
-                "received": {"type": "integer"},
-                "matched": {"type": "integer", "description": "labels whose id is in the history"},
-            },
-        },
-        "Error": {
-            "type": "object",
-            "required": ["error", "details"],
-            "properties": {"error": {"type": "string"}, "details": {"type": "array"}},
-        },
-        "Status": {"type": "object", "properties": {"status": {"type": "string"}}},
-        "Ready": {
-            "type": "object",
-            "required": ["ready", "reasons"],
-            "properties": {
-                "ready": {"type": "boolean"},
-                "model": {"nullable": True, "allOf": [_ref("ModelRef")]},
-                "reasons": {"type": "array", "items": {"type": "string"}},
-            },
-        },
-        "ModelInfo": {
-            "type": "object",
-            "properties": {
-                "champion": {"type": "object", "nullable": True},
-                "shadow": {"type": "object", "nullable": True},
-                "last_error": {"type": "string", "nullable": True},
-            },
-        },
-    }
-    paths: dict[str, Any] = {
+
+    def body(schema: dict[str, Any]) -> dict[str, Any]:
+        return {"required": True, "content": {_JSON: {"schema": schema}}}
+
+    return {
         "/score": {
             "post": {
                 "summary": "Score one transaction or a batch",
                 "operationId": "score",
                 "security": secured,
-                "requestBody": {
-                    "required": True,
-                    "content": {
-                        _JSON: {"schema": {"oneOf": [_ref("Transaction"), _ref("ScoreBatch")]}}
-                    },
-                },
+                "parameters": _query_parameters(schemas.ScoreQuery),
+                "requestBody": body({"oneOf": [_ref("Transaction"), _ref("ScoreBatch")]}),
                 "responses": {
-                    "200": {
-                        "description": "scores, in request order",
-                        "content": {_JSON: {"schema": _ref("ScoreResponse")}},
-                    },
+                    "200": _ok("scores, in request order", "ScoreResponse"),
                     "409": _error("a transaction id was already scored with other fields"),
                     **common_errors,
                 },
@@ -196,39 +92,22 @@ def build_spec(config: ServingConfig) -> dict[str, Any]:
                 "summary": "Confirmed fraud labels",
                 "operationId": "feedback",
                 "security": secured,
-                "requestBody": {
-                    "required": True,
-                    "content": {_JSON: {"schema": _ref("FeedbackRequest")}},
-                },
-                "responses": {
-                    "200": {
-                        "description": "labels recorded",
-                        "content": {_JSON: {"schema": _ref("FeedbackResponse")}},
-                    },
-                    **common_errors,
-                },
+                "requestBody": body(_ref("FeedbackRequest")),
+                "responses": {"200": _ok("labels recorded", "FeedbackResponse"), **common_errors},
             }
         },
         "/health": {
             "get": {
                 "summary": "Liveness",
                 "operationId": "health",
-                "responses": {
-                    "200": {"description": "alive", "content": {_JSON: {"schema": _ref("Status")}}}
-                },
+                "responses": {"200": _ok("alive", "Status")},
             }
         },
         "/ready": {
             "get": {
                 "summary": "Readiness: model loaded and state store writable",
                 "operationId": "ready",
-                "responses": {
-                    "200": {"description": "ready", "content": {_JSON: {"schema": _ref("Ready")}}},
-                    "503": {
-                        "description": "not ready",
-                        "content": {_JSON: {"schema": _ref("Ready")}},
-                    },
-                },
+                "responses": {"200": _ok("ready", "Ready"), "503": _ok("not ready", "Ready")},
             }
         },
         "/metrics": {
@@ -249,15 +128,9 @@ def build_spec(config: ServingConfig) -> dict[str, Any]:
                 "operationId": "model",
                 "security": secured,
                 "responses": {
-                    "200": {
-                        "description": "model information",
-                        "content": {_JSON: {"schema": _ref("ModelInfo")}},
-                    },
+                    "200": _ok("model information", "ModelInfo"),
                     **auth_errors,
-                    "503": {
-                        "description": "no model in service",
-                        "content": {_JSON: {"schema": _ref("ModelInfo")}},
-                    },
+                    "503": _ok("no model in service", "ModelInfo"),
                 },
             }
         },
@@ -275,8 +148,20 @@ def build_spec(config: ServingConfig) -> dict[str, Any]:
             }
         },
     }
+
+
+def build_spec(config: ServingConfig) -> dict[str, Any]:
+    """The OpenAPI 3.1 document for a configuration (limits and auth come from it).
+
+    Args:
+        config: The service configuration.
+
+    Returns:
+        The document as a dict.
+    """
     return {
-        "openapi": "3.0.3",
+        "openapi": "3.1.0",
+        "jsonSchemaDialect": "https://json-schema.org/draft/2020-12/schema",
         "info": {
             "title": "fraud_kedro scoring API",
             "version": "1.0.0",
@@ -285,15 +170,52 @@ def build_spec(config: ServingConfig) -> dict[str, Any]:
                 '`{"error": ..., "details": [...]}`.'
             ),
         },
-        "paths": paths,
+        "paths": _paths(config),
         "components": {
-            "schemas": schemas,
+            "schemas": component_schemas(config),
             "securitySchemes": {"ApiKey": {"type": "apiKey", "in": "header", "name": "X-API-Key"}},
         },
     }
 
 
+def _to_30(node: Any) -> Any:
+    """One JSON Schema 2020-12 node rewritten for OpenAPI 3.0 (nullable, example, enum)."""
+    if isinstance(node, list):
+        return [_to_30(item) for item in node]
+    if not isinstance(node, dict):
+        return node
+    out = {key: _to_30(value) for key, value in node.items()}
+    for key in ("anyOf", "oneOf"):
+        options = out.get(key)
+        if isinstance(options, list) and {"type": "null"} in options:
+            rest = [o for o in options if o != {"type": "null"}]
+            out.pop(key)
+            out.update(rest[0] if len(rest) == 1 and "$ref" not in rest[0] else {key: rest})
+            if len(rest) == 1 and "$ref" in rest[0]:
+                out["allOf"] = rest
+                out.pop(key, None)
+            out["nullable"] = True
+    if "examples" in out and isinstance(out["examples"], list):
+        examples = out.pop("examples")
+        if examples:
+            out["example"] = examples[0]
+    if "const" in out:
+        out["enum"] = [out.pop("const")]
+    return out
+
+
+def downgrade_to_30(spec: dict[str, Any]) -> dict[str, Any]:
+    """The document for OpenAPI 3.0 readers (the schemas lose nothing the API checks)."""
+    out = _to_30(spec)
+    out["openapi"] = "3.0.3"
+    out.pop("jsonSchemaDialect", None)
+    return out
+
+
 @bp.get("/openapi.json")
 def openapi() -> Response:
-    """The OpenAPI document."""
-    return jsonify(build_spec(current_app.extensions["fraud"].config))
+    """The OpenAPI document (``?openapi=3.0`` for an OpenAPI 3.0 reader)."""
+    spec = build_spec(current_app.extensions["fraud"].config)
+    if request.args.get("openapi") == "3.0":
+        spec = downgrade_to_30(spec)
+    return jsonify(spec)

@@ -64,3 +64,13 @@ class TransactionConflict(ScoringError):
             f"conflict: {len(details)} transaction id(s) already known; nothing was scored",
             details[:50],
         )
+
+
+class ExplanationUnsupported(ScoringError):
+    """``?explain=true`` for a model without an explainable ``fraud_model`` artifact."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            "this model has no explainable 'fraud_model' artifact",
+            [{"field": "explain", "message": "not supported by the served model"}],
+        )

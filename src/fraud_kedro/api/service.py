@@ -30,12 +30,14 @@ import pandas as pd
 from fraud_kedro.api.model_loader import LoadedModel, ModelHolder, ModelLoadError, check_predictions
 from fraud_kedro.api.prometheus import Metrics
 from fraud_kedro.api.scoring_errors import (
+    ExplanationUnsupported,
     InvalidPredictions,
     NoModelInService,
     StoreUnavailable,
     TransactionConflict,
 )
 from fraud_kedro.api.validation import Label, Transaction, utc_now
+from fraud_kedro.explain import reasons
 from fraud_kedro.features import FeatureParams, HistoryWindow, compute_features
 from fraud_kedro.store import DuplicateTransactionError, History, StateStore, StateStoreError
 
@@ -65,18 +67,43 @@ class ScoreResult:
     probabilities: list[float]
     decisions: list[bool]
     replayed: bool = False
+    reasons: list[list[dict[str, Any]]] | None = None
 
     def to_json(self) -> dict[str, Any]:
-        """The response body."""
-        return {
-            "model": {"name": self.model_name, "version": self.model_version},
-            "results": [
-                {"transaction_id": i, "fraud_probability": p, "is_fraud_predicted": d}
-                for i, p, d in zip(
-                    self.transaction_ids, self.probabilities, self.decisions, strict=True
-                )
-            ],
-        }
+        """The response body (each result has ``reasons`` when they were asked for)."""
+        results = [
+            {"transaction_id": i, "fraud_probability": p, "is_fraud_predicted": d}
+            for i, p, d in zip(self.transaction_ids, self.probabilities, self.decisions, strict=True)
+        ]
+        if self.reasons is not None:
+            for result, reasons in zip(results, self.reasons, strict=True):
+                result["reasons"] = reasons
+        return {"model": {"name": self.model_name, "version": self.model_version},
+                "results": results}
+
+    def part(self, start: int, end: int, explain: bool) -> ScoreResult:
+        """The results ``start:end`` (one request of a merged call), reasons only if asked."""
+        return ScoreResult(
+            self.model_name,
+            self.model_version,
+            self.transaction_ids[start:end],
+            self.probabilities[start:end],
+            self.decisions[start:end],
+            self.replayed,
+            self.reasons[start:end] if explain and self.reasons is not None else None,
+        )
+
+
+def explain_scores(model: LoadedModel, matrix: np.ndarray, top_k: int = 5) -> list[list[dict]]:
+    """Reasons for each row of ``matrix`` (the model's features), from the served model.
+
+    The contributions are to the served probability's log-odds (:mod:`fraud_kedro.explain`).
+    Only called for ``explain=true``: the default path pays nothing.
+    """
+    fraud_model = model.constants.get("fraud_model")
+    if fraud_model is None:
+        raise ExplanationUnsupported()
+    return reasons(fraud_model, list(model.features), matrix, top_k)
 
 
 def _id_column(past: np.ndarray, new: list[int | str]) -> tuple[Any, Any]:
@@ -239,13 +266,14 @@ class ScoringService:
         return time.perf_counter() - started
 
     def score(
-        self, transactions: Sequence[Transaction], replay: bool = True
+        self, transactions: Sequence[Transaction], replay: bool = True, explain: bool = False
     ) -> tuple[ScoreResult, Any]:
         """Score validated transactions and log them.
 
         Args:
             transactions: Validated, distinct transactions.
             replay: Answer known ids from the log (or 409); False raises instead.
+            explain: Add the reasons of each score (logged with it).
 
         Returns:
             The result, and a callable that runs the shadow model (or None); call it after the
@@ -269,8 +297,10 @@ class ScoringService:
             logger.error("model %s failed on a request: %s", model.version, exc)
             raise InvalidPredictions(exc) from exc
         matrix = features[list(model.features)].to_numpy(dtype=np.float64)
+        explained = explain_scores(model, matrix) if explain else None
         try:
-            store.record_scores(transactions, matrix, proba, decisions, model.ref, utc_now())
+            store.record_scores(transactions, matrix, proba, decisions, model.ref, utc_now(),
+                                **({"reasons": explained} if explained is not None else {}))
         except DuplicateTransactionError as exc:
             if not replay:
                 raise
@@ -290,6 +320,7 @@ class ScoringService:
             [t.transaction_id for t in transactions],
             proba.tolist(),
             decisions.tolist(),
+            reasons=explained,
         )
         return result, self._shadow_job(store, transactions, model, features)
 
@@ -391,10 +422,11 @@ class ScoringService:
 class _Job:
     """One request's transactions waiting in a :class:`Coalescer`."""
 
-    __slots__ = ("done", "error", "ids", "result", "shadow", "transactions")
+    __slots__ = ("done", "error", "explain", "ids", "result", "shadow", "transactions")
 
-    def __init__(self, transactions: Sequence[Transaction]) -> None:
+    def __init__(self, transactions: Sequence[Transaction], explain: bool = False) -> None:
         self.transactions = transactions
+        self.explain = explain
         self.ids = {t.transaction_id for t in transactions}
         self.done = False
         self.result: ScoreResult | None = None
@@ -429,8 +461,13 @@ class Coalescer:
         self._busy = False
         self.merged_calls = 0
 
-    def submit(self, transactions: Sequence[Transaction]) -> tuple[ScoreResult, Any]:
+    def submit(
+        self, transactions: Sequence[Transaction], explain: bool = False
+    ) -> tuple[ScoreResult, Any]:
         """Score one request's transactions (possibly together with others).
+
+        A merged call is explained when one of its requests asks (``explain``); only those
+        requests get the reasons in their answer.
 
         Returns:
             As :meth:`ScoringService.score`.
@@ -438,7 +475,7 @@ class Coalescer:
         Raises:
             ScoringError: As :meth:`ScoringService.score`.
         """
-        job = _Job(transactions)
+        job = _Job(transactions, explain)
         with self._cond:
             self._queue.append(job)
             while self._busy and not job.done:
@@ -481,7 +518,9 @@ class Coalescer:
             return
         merged = [t for job in batch for t in job.transactions]
         try:
-            result, shadow = self.service.score(merged, replay=False)
+            result, shadow = self.service.score(
+                merged, replay=False, explain=any(job.explain for job in batch)
+            )
         except DuplicateTransactionError:
             for job in batch:  # some ids are known: each request gets its own replay or 409
                 self._run_one(job)
@@ -494,20 +533,14 @@ class Coalescer:
         start = 0
         for i, job in enumerate(batch):
             end = start + len(job.transactions)
-            job.result = ScoreResult(
-                result.model_name,
-                result.model_version,
-                result.transaction_ids[start:end],
-                result.probabilities[start:end],
-                result.decisions[start:end],
-            )
+            job.result = result.part(start, end, job.explain)
             job.shadow = shadow if i == 0 else None
             job.done = True
             start = end
 
     def _run_one(self, job: _Job) -> None:
         try:
-            job.result, job.shadow = self.service.score(job.transactions)
+            job.result, job.shadow = self.service.score(job.transactions, explain=job.explain)
         except BaseException as exc:
             job.error = exc
         job.done = True

@@ -1,37 +1,39 @@
 """Validation of request bodies: the whole request is checked before anything is written.
 
 Bodies are parsed with :mod:`json` only (nothing is unpickled or evaluated). ``NaN``/``Infinity``
-literals, which Python's parser would accept, become a marker that the field checks reject by name.
-Hand-written checks rather than a schema library: a single transaction is validated in a few
-microseconds, and every error names its field (``transactions[3].amount``).
+literals, which Python's parser would accept, become a marker that the models reject by name. The
+fields are checked by the pydantic models of :mod:`fraud_kedro.api.schemas` (the same models make
+the OpenAPI document); their errors become one detail per bad field, named as the client wrote it
+(``transactions[3].amount``), with a message saying what is expected and what came.
 """
 
 from __future__ import annotations
 
 import json
-import math
-import re
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any, NamedTuple
 
 from flask import Request
+from pydantic import BaseModel, ValidationError
 from werkzeug.exceptions import RequestEntityTooLarge
 
 from fraud_kedro.api.errors import ApiError
+from fraud_kedro.api.schemas import (  # noqa: F401 - the limits, re-exported
+    INT64_MAX,
+    INT64_MIN,
+    MAX_ID_LENGTH,
+    MAX_YEAR,
+    MIN_YEAR,
+    ScoreQuery,
+    request_models,
+)
 from fraud_kedro.contract import LABEL_FIELDS, TRANSACTION_FIELDS
 from fraud_kedro.store.keys import canonical_id
 
 __all__ = ["LABEL_FIELDS", "TRANSACTION_FIELDS", "canonical_id"]  # re-exported
-INT64_MAX = 2**63 - 1
-INT64_MIN = -(2**63)
-MAX_ID_LENGTH = 128
-MIN_YEAR, MAX_YEAR = 1970, 2200
 MAX_DETAILS = 50
 _EPOCH = datetime(1970, 1, 1)
-# RFC 3339 date-time (seconds optional, a space accepted instead of "T")
-_DATETIME = re.compile(
-    r"^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?([Zz]|[+-]\d{2}:?\d{2})?$"
-)
 
 
 class _NonFinite:
@@ -148,14 +150,6 @@ def parse_json_body(request: Request) -> Any:
         raise ApiError(400, "body is not valid JSON", [{"field": "body", "message": message}]) from exc
 
 
-def _check_int64(value: Any, minimum: int = INT64_MIN) -> str | None:
-    if isinstance(value, bool) or not isinstance(value, int):
-        return f"must be an integer, got {_kind(value)}"
-    if not minimum <= value <= INT64_MAX:
-        return f"must be an integer in [{minimum}, {INT64_MAX}]"
-    return None
-
-
 def _kind(value: Any) -> str:
     if isinstance(value, _NonFinite):
         return value.literal
@@ -166,125 +160,109 @@ def _kind(value: Any) -> str:
     }.get(type(value), type(value).__name__)
 
 
-def _id_key(value: Any) -> tuple[int | str | None, str | None]:
-    """Canonical key of a customer/terminal id, or an error message."""
-    if isinstance(value, str):
-        if not value.strip() or len(value) > MAX_ID_LENGTH:
-            return None, f"must be a non-blank string of at most {MAX_ID_LENGTH} characters"
-        return canonical_id(value), None
-    problem = _check_int64(value)
-    if problem:
-        return None, f"must be an integer or a string, got {_kind(value)}"
-    return value, None
 
 
-def _parse_timestamp(value: Any) -> tuple[datetime | None, str | None]:
-    if not isinstance(value, str):
-        return None, f"must be an ISO 8601 date-time string, got {_kind(value)}"
-    if not _DATETIME.match(value):
-        return None, "must be an ISO 8601 date-time such as 2018-09-30T12:00:00"
-    text = value.replace("t", "T").replace("z", "Z")
-    if "." in text:  # Python parses at most microseconds: drop extra fraction digits
-        head, _, tail = text.partition(".")
-        digits = re.match(r"\d+", tail).group(0)  # type: ignore[union-attr]
-        text = f"{head}.{digits[:6].ljust(6, '0')}{tail[len(digits):]}"
+def _field_path(loc: tuple[Any, ...], batch_key: str | None) -> tuple[str, str, int]:
+    """The client's name of a pydantic error location, the field's own name, and its depth."""
+    if batch_key and loc and loc[0] == batch_key and len(loc) > 1 and isinstance(loc[1], int):
+        if len(loc) == 2:
+            return f"{batch_key}[{loc[1]}]", "", 1
+        return f"{batch_key}[{loc[1]}].{loc[2]}", str(loc[2]), 2
+    if not loc:
+        return "body", "", 0
+    return str(loc[0]), str(loc[0]), 0 if batch_key else 1
+
+
+def _message(error: dict[str, Any], name: str, what: str, max_amount: float) -> str:  # noqa: PLR0911, PLR0912
+    """Our wording of one pydantic error: what the field must be, and what came."""
+    kind, value = error["type"], error.get("input")
+    ctx = error.get("ctx") or {}
+    if kind == "missing":
+        return "field required"
+    if kind == "extra_forbidden":
+        return "unknown field" + (" (labels go to POST /feedback)" if name == "is_fraud" else "")
+    if kind in ("model_type", "model_attributes_type", "dict_type"):
+        noun = "a transaction object" if what == "transactions" else "an object"
+        return f"must be {noun}, got {_kind(value)}"
+    if kind == "list_type":
+        return f"must be an array of {what}, got {_kind(value)}"
+    if kind == "too_short":
+        return f"must hold at least one {what[:-1]}"
+    if kind == "too_long":
+        return f"holds {ctx.get('actual_length')} {what}; at most {ctx.get('max_length')} per request"
+    if name == "transaction_id":
+        if isinstance(value, int) and not isinstance(value, bool):
+            return f"must be an integer id in [0, {INT64_MAX}]"
+        return f"must be an integer, got {_kind(value)}"
+    if name in ("customer_id", "terminal_id"):
+        if isinstance(value, str):
+            return f"must be a non-blank string of at most {MAX_ID_LENGTH} characters"
+        return f"must be an integer or a string, got {_kind(value)}"
+    if name == "amount":
+        if kind == "finite_number":
+            return "must be a finite number"
+        if kind == "greater_than_equal":
+            return "must be >= 0"
+        if kind == "less_than_equal":
+            return f"must be <= {max_amount:g}"
+        return f"must be a number, got {_kind(value)}"
+    if name == "timestamp" and kind != "timestamp":
+        return f"must be an ISO 8601 date-time string, got {_kind(value)}"
+    if name == "is_fraud" and kind != "label":
+        number = isinstance(value, int | float) and not isinstance(value, bool)
+        shown = repr(value) if number else _kind(value)
+        return f"must be 0 or 1, got {shown}"
+    return str(error["msg"])
+
+
+def _validate(
+    model: type[BaseModel], body: Any, batch_key: str | None, what: str, max_amount: float
+) -> BaseModel:
+    """``model`` validated from ``body``, or a 400 :class:`ApiError` with one detail per field."""
     try:
-        parsed = datetime.fromisoformat(text)
-    except ValueError as exc:
-        return None, f"is not a valid date-time ({exc})"
-    if parsed.tzinfo is not None:
-        try:
-            parsed = parsed.astimezone(UTC).replace(tzinfo=None)
-        except OverflowError:  # e.g. 9999-12-31T23:00:00-05:00 is past year 9999 in UTC
-            return None, f"must be between years {MIN_YEAR} and {MAX_YEAR}"
-    if not MIN_YEAR <= parsed.year <= MAX_YEAR:
-        return None, f"must be between years {MIN_YEAR} and {MAX_YEAR}"
-    return parsed, None
+        return model.model_validate(body)
+    except ValidationError as exc:
+        errors = _Errors()
+        seen: set[str] = set()
+        found = []
+        for error in exc.errors(include_url=False):
+            field, name, depth = _field_path(tuple(error["loc"]), batch_key)
+            if field not in seen:  # a union reports each alternative: one detail per field
+                seen.add(field)
+                found.append((depth, field, _message(error, name, what, max_amount)))
+        for _, field, message in sorted(found, key=lambda item: item[0]):  # the body's keys first
+            errors.add(field, message)
+        errors.raise_if_any()
+        raise  # pragma: no cover - a ValidationError always has errors
 
 
-def _transaction(item: Any, where: str, errors: _Errors, max_amount: float) -> Transaction | None:
-    if not isinstance(item, dict):
-        errors.add(where or "body", f"must be a transaction object, got {_kind(item)}")
-        return None
-    prefix = f"{where}." if where else ""
-    before = errors.count
-    for name in item:
-        if name not in TRANSACTION_FIELDS:
-            hint = " (labels go to POST /feedback)" if name == "is_fraud" else ""
-            errors.add(f"{prefix}{name}", f"unknown field{hint}")
-    for name in TRANSACTION_FIELDS:
-        if name not in item:
-            errors.add(f"{prefix}{name}", "field required")
-    if errors.count > before:
-        return None
-    problem = _check_int64(item["transaction_id"], minimum=0)
-    if problem:
-        errors.add(f"{prefix}transaction_id", problem.replace("integer in", "integer id in"))
-    timestamp, problem = _parse_timestamp(item["timestamp"])
-    if problem:
-        errors.add(f"{prefix}timestamp", problem)
-    customer_key, problem = _id_key(item["customer_id"])
-    if problem:
-        errors.add(f"{prefix}customer_id", problem)
-    terminal_key, problem = _id_key(item["terminal_id"])
-    if problem:
-        errors.add(f"{prefix}terminal_id", problem)
-    amount = item["amount"]
-    if isinstance(amount, bool) or not isinstance(amount, int | float):
-        errors.add(f"{prefix}amount", f"must be a number, got {_kind(amount)}")
-    elif not math.isfinite(amount):
-        errors.add(f"{prefix}amount", "must be a finite number")
-    elif amount < 0:
-        errors.add(f"{prefix}amount", "must be >= 0")
-    elif amount > max_amount:
-        errors.add(f"{prefix}amount", f"must be <= {max_amount:g}")
-    if errors.count > before:
-        return None
-    assert timestamp is not None and customer_key is not None and terminal_key is not None
-    delta = timestamp - _EPOCH
-    ts_us = (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
-    return Transaction(
-        item["transaction_id"],
-        ts_us,
-        timestamp,
-        item["customer_id"],
-        item["terminal_id"],
-        customer_key,
-        terminal_key,
-        float(amount),
+def _not_an_object(body: Any, expected: str) -> ApiError:
+    return ApiError(
+        400,
+        f"invalid request: body must be {expected}, got {_kind(body)}",
+        [{"field": "body", "message": f"must be an object, got {_kind(body)}"}],
     )
 
 
-def _batch_items(body: Any, key: str, max_batch: int, what: str) -> list[Any]:
-    """The list under ``key`` of a batch body, with the size and shape checks."""
-    if not isinstance(body, dict):
-        raise ApiError(
-            400,
-            f"invalid request: body must be a JSON object, got {_kind(body)}",
-            [{"field": "body", "message": f"must be an object, got {_kind(body)}"}],
-        )
-    errors = _Errors()
-    for name in body:
-        if name != key:
-            errors.add(name, "unknown field")
-    if key not in body:
-        errors.add(key, "field required")
-    errors.raise_if_any()
-    items = body[key]
-    if not isinstance(items, list):
-        errors.add(key, f"must be an array of {what}, got {_kind(items)}")
-    elif not items:
-        errors.add(key, f"must hold at least one {what[:-1]}")
-    elif len(items) > max_batch:
-        errors.add(key, f"holds {len(items)} {what}; at most {max_batch} per request")
-    errors.raise_if_any()
-    return items
+def _transaction(item: Any) -> Transaction:
+    delta = item.timestamp - _EPOCH
+    ts_us = (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
+    return Transaction(
+        item.transaction_id,
+        ts_us,
+        item.timestamp,
+        item.customer_id,
+        item.terminal_id,
+        canonical_id(item.customer_id),
+        canonical_id(item.terminal_id),
+        float(item.amount),
+    )
 
 
 def validate_score_request(
     body: Any, max_batch: int, max_amount: float
 ) -> tuple[list[Transaction], bool]:
-    """Validate a ``POST /score`` body.
+    """Validate a ``POST /score`` body with the ``Transaction`` / ``ScoreBatch`` models.
 
     Args:
         body: The parsed JSON body: one transaction or ``{"transactions": [...]}``.
@@ -297,14 +275,13 @@ def validate_score_request(
     Raises:
         ApiError: 400 naming every bad field (also for a batch over ``max_batch``).
     """
+    models = request_models(max_batch, float(max_amount))
     if isinstance(body, dict) and "transactions" in body:
-        items = _batch_items(body, "transactions", max_batch, "transactions")
+        batch = _validate(models.ScoreBatch, body, "transactions", "transactions", max_amount)
+        out = [_transaction(item) for item in batch.transactions]  # type: ignore[attr-defined]
         errors = _Errors()
-        out = [_transaction(item, f"transactions[{i}]", errors, max_amount) for i, item in enumerate(items)]
         seen: dict[int, int] = {}
         for i, tx in enumerate(out):
-            if tx is None:
-                continue
             if tx.transaction_id in seen:
                 errors.add(
                     f"transactions[{i}].transaction_id",
@@ -312,19 +289,10 @@ def validate_score_request(
                 )
             seen.setdefault(tx.transaction_id, i)
         errors.raise_if_any()
-        return [tx for tx in out if tx is not None], True
+        return out, True
     if not isinstance(body, dict):
-        raise ApiError(
-            400,
-            f"invalid request: body must be a transaction object or {{\"transactions\": [...]}}, "
-            f"got {_kind(body)}",
-            [{"field": "body", "message": f"must be an object, got {_kind(body)}"}],
-        )
-    errors = _Errors()
-    tx = _transaction(body, "", errors, max_amount)
-    errors.raise_if_any()
-    assert tx is not None
-    return [tx], False
+        raise _not_an_object(body, 'a transaction object or {"transactions": [...]}')
+    return [_transaction(_validate(models.Transaction, body, None, "transactions", max_amount))], False
 
 
 def validate_feedback_request(body: Any, max_batch: int) -> list[Label]:
@@ -340,42 +308,29 @@ def validate_feedback_request(body: Any, max_batch: int) -> list[Label]:
     Raises:
         ApiError: 400 naming every bad field (also over ``max_batch``).
     """
-    items = _batch_items(body, "labels", max_batch, "labels")
-    errors = _Errors()
+    if not isinstance(body, dict):
+        raise _not_an_object(body, "a JSON object")
+    request = _validate(request_models(max_batch, 0.0).FeedbackRequest, body, "labels", "labels", 0.0)
     labels: list[Label] = []
+    errors = _Errors()
     seen: dict[int, int] = {}
-    for i, item in enumerate(items):
-        where = f"labels[{i}]"
-        if not isinstance(item, dict):
-            errors.add(where, f"must be an object, got {_kind(item)}")
+    for i, item in enumerate(request.labels):  # type: ignore[attr-defined]
+        if item.transaction_id in seen:
+            errors.add(f"labels[{i}].transaction_id", f"duplicates labels[{seen[item.transaction_id]}]")
             continue
-        before = errors.count
-        for name in item:
-            if name not in LABEL_FIELDS:
-                errors.add(f"{where}.{name}", "unknown field")
-        for name in LABEL_FIELDS:
-            if name not in item:
-                errors.add(f"{where}.{name}", "field required")
-        if errors.count > before:
-            continue
-        problem = _check_int64(item["transaction_id"], minimum=0)
-        if problem:
-            errors.add(f"{where}.transaction_id", problem)
-        label = item["is_fraud"]
-        if isinstance(label, bool) or not isinstance(label, int | float) or label not in (0, 1):
-            shown = repr(label) if isinstance(label, int | float) else _kind(label)
-            errors.add(f"{where}.is_fraud", f"must be 0 or 1, got {shown}")
-        if errors.count > before:
-            continue
-        if item["transaction_id"] in seen:
-            errors.add(
-                f"{where}.transaction_id", f"duplicates labels[{seen[item['transaction_id']]}]"
-            )
-            continue
-        seen[item["transaction_id"]] = i
-        labels.append(Label(item["transaction_id"], int(label)))
+        seen[item.transaction_id] = i
+        labels.append(Label(item.transaction_id, item.is_fraud))
     errors.raise_if_any()
     return labels
+
+
+def validate_score_query(args: Mapping[str, str]) -> ScoreQuery:
+    """The query parameters of ``POST /score`` (``explain=true|false``; others are ignored).
+
+    Raises:
+        ApiError: 400 naming the bad parameter.
+    """
+    return _validate(ScoreQuery, dict(args), None, "parameters", 0.0)  # type: ignore[return-value]
 
 
 def utc_now() -> datetime:

@@ -23,7 +23,13 @@ class TransactionsFileDataset(AbstractDataset[pd.DataFrame, pd.DataFrame]):
     Loading prefers ``<stem>.parquet`` and falls back to ``<stem>.csv``; saving writes Parquet.
     """
 
-    def __init__(self, filepath: str, load_args: dict[str, Any] | None = None) -> None:
+    def __init__(
+        self,
+        filepath: str,
+        load_args: dict[str, Any] | None = None,
+        metadata: dict[str, Any] | None = None,
+    ) -> None:
+        self.metadata = metadata  # e.g. the kedro-viz layer
         self._parquet = Path(filepath).with_suffix(".parquet")
         self._csv = self._parquet.with_suffix(".csv")
         self._load_args = load_args or {}
@@ -57,7 +63,8 @@ class RegisteredModelDataset(AbstractDataset[None, Any]):
     Returns None when there is no such model yet, so that the quality gate can promote the first.
     """
 
-    def __init__(self, model_uri: str) -> None:
+    def __init__(self, model_uri: str, metadata: dict[str, Any] | None = None) -> None:
+        self.metadata = metadata  # e.g. the kedro-viz layer
         self._model_uri = model_uri
 
     def _describe(self) -> dict[str, Any]:

@@ -47,8 +47,10 @@ class StateStore(Protocol):
         decisions: np.ndarray,
         model: ModelRef,
         scored_at: datetime,
+        reasons: Sequence[Any] | None = None,
     ) -> None:
-        """Atomically add transactions to the history and their champion predictions to the log.
+        """Atomically add transactions to the history and their champion predictions to the log
+        (with each score's reasons as JSON when given, ``explain=true``).
 
         Raises:
             DuplicateTransactionError: An id is already in the history (nothing written).

@@ -21,9 +21,9 @@ from fraud_kedro.store.types import StoreConfigError
 logger = logging.getLogger(__name__)
 
 #: The schema version this release writes (the newest Alembic revision).
-HEAD = "0001"
+HEAD = "0002"
 #: Every revision this release knows, oldest first.
-KNOWN = ("0001",)
+KNOWN = ("0001", "0002")
 #: ``pg_advisory_xact_lock`` key of schema creation and migration.
 MIGRATION_LOCK = 0x46524D47  # "FRMG"
 VERSION_TABLE_DDL = (

@@ -49,7 +49,7 @@ WRITE_LOCK = 0x46525752  # "FRWR": pg_advisory_xact_lock key of every write
 _LOG_INSERT = (
     "INSERT INTO prediction_log (role, transaction_id, timestamp, customer_id, terminal_id, "
     "amount, features, fraud_probability, is_fraud_predicted, model_name, model_version, "
-    "scored_at) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
+    "scored_at, reasons) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
 )
 _FEED = "seq, transaction_id, ts_us, customer_id, terminal_id, amount, is_fraud"
 
@@ -365,6 +365,7 @@ class PostgresStateStore:
         model: ModelRef,
         scored_at: datetime,
         role: Role,
+        reasons: Sequence[Any] | None = None,
     ) -> list[tuple]:
         blob = np.ascontiguousarray(features, dtype="<f8")
         return [
@@ -381,6 +382,7 @@ class PostgresStateStore:
                 model.name,
                 model.version,
                 scored_at,
+                json.dumps(reasons[i]) if reasons is not None else None,
             )
             for i, tx in enumerate(rows)
         ]
@@ -393,8 +395,10 @@ class PostgresStateStore:
         decisions: np.ndarray,
         model: ModelRef,
         scored_at: datetime,
+        reasons: Sequence[Any] | None = None,
     ) -> None:
-        """Add scored transactions to the history and their predictions to the log, atomically.
+        """Add scored transactions to the history and their predictions to the log, atomically
+        (each score's reasons as JSON when given).
 
         Raises:
             DuplicateTransactionError: An id is already in the history (nothing written).
@@ -404,7 +408,9 @@ class PostgresStateStore:
             (tx.transaction_id, tx.ts_us, str(tx.customer_key), str(tx.terminal_key), tx.amount)
             for tx in rows
         ]
-        log_rows = self._log_rows(rows, features, probabilities, decisions, model, scored_at, "champion")
+        log_rows = self._log_rows(
+            rows, features, probabilities, decisions, model, scored_at, "champion", reasons
+        )
 
         def write(conn: psycopg.Connection) -> None:
             with conn.pipeline(), conn.cursor() as cur:

@@ -54,7 +54,9 @@ CREATE TABLE IF NOT EXISTS prediction_log (
     is_fraud_predicted INTEGER NOT NULL,
     model_name TEXT NOT NULL,
     model_version TEXT NOT NULL,
-    scored_at TEXT NOT NULL
+    scored_at TEXT NOT NULL,
+    -- the score's reasons as JSON (POST /score?explain=true), else NULL (revision 0002)
+    reasons TEXT
 );
 CREATE INDEX IF NOT EXISTS ix_prediction_log_tx ON prediction_log (transaction_id);
 CREATE TABLE IF NOT EXISTS label_log (
@@ -145,7 +147,9 @@ CREATE TABLE IF NOT EXISTS prediction_log (
     is_fraud_predicted BOOLEAN NOT NULL,
     model_name TEXT NOT NULL,
     model_version TEXT NOT NULL,
-    scored_at TIMESTAMP NOT NULL
+    scored_at TIMESTAMP NOT NULL,
+    -- the score's reasons as JSON text (POST /score?explain=true), else NULL (revision 0002)
+    reasons TEXT
 );
 CREATE INDEX IF NOT EXISTS ix_prediction_log_tx ON prediction_log (transaction_id);
 CREATE INDEX IF NOT EXISTS ix_prediction_log_ts ON prediction_log (timestamp);

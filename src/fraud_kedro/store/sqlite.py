@@ -44,7 +44,7 @@ _FEED_COLUMNS = "seq, transaction_id, ts_us, customer_id, terminal_id, amount, i
 _LOG_INSERT = (
     "INSERT INTO prediction_log (role, transaction_id, timestamp, customer_id, terminal_id, "
     "amount, features, fraud_probability, is_fraud_predicted, model_name, model_version, "
-    "scored_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    "scored_at, reasons) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
 
 
@@ -483,6 +483,7 @@ class SqliteStateStore:
         model: ModelRef,
         scored_at: str,
         role: Role,
+        reasons: Sequence[Any] | None = None,
     ) -> list[tuple]:
         blob = np.ascontiguousarray(features, dtype="<f8")
         return [
@@ -499,6 +500,7 @@ class SqliteStateStore:
                 model.name,
                 model.version,
                 scored_at,
+                json.dumps(reasons[i]) if reasons is not None else None,
             )
             for i, tx in enumerate(rows)
         ]
@@ -511,6 +513,7 @@ class SqliteStateStore:
         decisions: np.ndarray,
         model: ModelRef,
         scored_at: datetime,
+        reasons: Sequence[Any] | None = None,
     ) -> None:
         """Add scored transactions to the history and their predictions to the log, atomically.
 
@@ -521,6 +524,7 @@ class SqliteStateStore:
             decisions: Decisions at the model's threshold.
             model: The model.
             scored_at: When they were scored (naive UTC).
+            reasons: Each score's reasons (``explain=true``), logged as JSON; None = NULL.
 
         Raises:
             DuplicateTransactionError: An id is already in the history (nothing written).
@@ -531,7 +535,9 @@ class SqliteStateStore:
             (tx.transaction_id, tx.ts_us, tx.customer_key, tx.terminal_key, tx.amount, "scored")
             for tx in rows
         ]
-        log_rows = self._log_rows(rows, features, probabilities, decisions, model, now, "champion")
+        log_rows = self._log_rows(
+            rows, features, probabilities, decisions, model, now, "champion", reasons
+        )
 
         def write(conn: sqlite3.Connection) -> None:
             self._register_model(conn, model, now)

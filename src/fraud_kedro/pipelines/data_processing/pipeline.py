@@ -40,4 +40,6 @@ def create_pipeline(**kwargs) -> Pipeline:
             ),
         ],
         tags=["data_processing"],
+        namespace="data_processing",  # kedro-viz collapses the stage; dataset names stay global
+        prefix_datasets_with_namespace=False,
     )

@@ -9,11 +9,12 @@ from typing import Any
 import numpy as np
 import optuna
 import pandas as pd
-from sklearn.metrics import average_precision_score
 
 from fraud_kedro.creditcard import split_feature_params
+from fraud_kedro.distributed.tuning import sampler_seed, storage_url
 from fraud_kedro.features import FeatureParams
-from fraud_kedro.models import build_estimator, calibrate, limit_threads, suggest_params
+from fraud_kedro.models import DETERMINISTIC, build_estimator, calibrate, limit_threads, suggest_params
+from fraud_kedro.selection import choose_candidate, fit_on_fold, single_row_ms, with_tuned_trees
 from fraud_kedro.split import (
     DAY,
     SplitParams,
@@ -122,7 +123,10 @@ def tune_models(
         keep = _sample_negatives(y[fit_rows], tuning["negative_sample_rate"], rng)
         fold_data.append((fit_rows[keep], val_rows))
 
-    results: dict[str, Any] = {"candidates": {}, "n_folds": len(fold_data)}
+    es_rounds = tuning.get("early_stopping_rounds")
+    n_seeds = int(model_params.get("selection", {}).get("n_seeds", 1))
+    results: dict[str, Any] = {"candidates": {}, "n_folds": len(fold_data), "n_seeds": n_seeds,
+                               "early_stopping_rounds": es_rounds}
     frames, studies = [], {}
     for kind in model_params["candidates"]:
         space = model_params["search_spaces"].get(kind, {})
@@ -130,22 +134,23 @@ def tune_models(
 
         def objective(trial: optuna.Trial, kind: str = kind, space=space, fixed=fixed) -> float:
             params = {**fixed, **suggest_params(trial, space)}
-            scores = []
-            for step, (fit_idx, val_idx) in enumerate(fold_data):
-                model = build_estimator(kind, params, seed).fit(X[fit_idx], y[fit_idx])
-                scores.append(average_precision_score(y[val_idx],
-                                                      model.predict_proba(X[val_idx])[:, 1]))
+            scores, trees = [], []
+            for step, fold in enumerate(fold_data):
+                _, score, kept = fit_on_fold(kind, params, seed, X, y, fold, es_rounds)
+                scores.append(score)
+                trees.append(kept)
                 trial.report(float(np.mean(scores)), step)
                 if trial.should_prune():
                     raise optuna.TrialPruned()
+            trial.set_user_attr("trees", trees)
             return float(np.mean(scores))
 
         study = optuna.create_study(
             study_name=f"{tuning['study_prefix']}-{kind}",
             direction="maximize",
-            sampler=optuna.samplers.TPESampler(seed=seed),
+            sampler=optuna.samplers.TPESampler(seed=sampler_seed(seed, tuning)),
             pruner=optuna.pruners.MedianPruner(n_startup_trials=3, n_warmup_steps=1),
-            storage=tuning.get("storage"),
+            storage=storage_url(tuning.get("storage")),
             load_if_exists=True,
         )
         started = time.perf_counter()
@@ -159,18 +164,24 @@ def tune_models(
             )
         elapsed = time.perf_counter() - started
         best = study.best_trial
+        best_params = with_tuned_trees(kind, {**fixed, **best.params},
+                                       best.user_attrs.get("trees", []))
         results["candidates"][kind] = {
-            "best_params": {**fixed, **best.params},
-            "validation_average_precision": float(best.value),
+            "best_params": best_params,
+            "tuning_average_precision": float(best.value),
             "n_trials": len(study.trials),
             "seconds": round(elapsed, 1),
+            **_seed_spread(kind, best_params, seed, n_seeds, X, y, fold_data,
+                           model_params.get("omp_threads")),
         }
-        logger.info("%s: best validation AP %.4f after %d trials (%.0f s)",
-                    kind, best.value, len(study.trials), elapsed)
+        logger.info("%s: best validation AP %.4f after %d trials (%.0f s); over %d seeds "
+                    "%.4f +- %.4f, %.3f ms a row", kind, best.value, len(study.trials), elapsed,
+                    n_seeds, results["candidates"][kind]["validation_average_precision"],
+                    results["candidates"][kind]["validation_ap_std"],
+                    results["candidates"][kind]["predict_ms"])
         frames.append(study.trials_dataframe().assign(model=kind))
         studies[kind] = study
-    selected = max(results["candidates"],
-                   key=lambda k: results["candidates"][k]["validation_average_precision"])
+    selected, results["selection"] = choose_candidate(results["candidates"])
     results["selected"] = selected
     logger.info("selected model: %s", selected)
     trials = pd.concat(frames, ignore_index=True)
@@ -183,6 +194,39 @@ def tune_models(
         logger.warning("no parameter importances: %s", exc)
         importance_plot = history_plot
     return results, trials, history_plot, importance_plot
+
+
+def _seed_spread(
+    kind: str,
+    params: dict,
+    seed: int,
+    n_seeds: int,
+    X: np.ndarray,  # noqa: N803
+    y: np.ndarray,
+    fold_data: list,
+    omp_threads: int | None,
+) -> dict[str, float]:
+    """Validation AP of the tuned parameters over ``n_seeds`` seeds (mean, std over seeds) and
+    the single-row predict time of the last fitted model (the seed spread is the tolerance of
+    the selection; the time is what serving it costs)."""
+    means, model = [], None
+    with limit_threads(omp_threads):
+        for s in range(1 if kind in DETERMINISTIC else n_seeds):
+            fold_scores = []
+            for fold in fold_data:
+                model, score, _ = fit_on_fold(kind, params, seed + s, X, y, fold, None)
+                fold_scores.append(score)
+            means.append(float(np.mean(fold_scores)))
+        row = X[fold_data[-1][1][:1]]
+        predict_ms = single_row_ms(model, row)
+        explain_ms = single_row_ms(model, row, method="contributions", repeats=50)
+    return {
+        "validation_average_precision": float(np.mean(means)),
+        "validation_ap_std": float(np.std(means)),
+        "validation_ap_by_seed": means,
+        "predict_ms": predict_ms,
+        "explain_ms": explain_ms,
+    }
 
 
 def _progress(kind: str):

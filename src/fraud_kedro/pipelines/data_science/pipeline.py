@@ -57,4 +57,6 @@ def create_pipeline(**kwargs) -> Pipeline:
             ),
         ],
         tags=["training"],
+        namespace="data_science",  # kedro-viz collapses the stage; dataset names stay global
+        prefix_datasets_with_namespace=False,
     )

@@ -126,17 +126,25 @@ def candidate_report(
         proba = model.predict_proba(X)[:, 1]
         scored = test_set.assign(score=proba)
         m = classification_metrics(test_set[c.label].to_numpy(), proba, 0.5)
+        tuned = tuning_results["candidates"][kind]
         rows.append({
             "model": kind,
             "baseline": kind == model_params["baseline"],
             "selected": kind == tuning_results["selected"],
-            "validation_average_precision":
-                tuning_results["candidates"][kind]["validation_average_precision"],
+            "validation_average_precision": tuned["validation_average_precision"],
+            "validation_ap_seed_std": tuned.get("validation_ap_std", float("nan")),
+            "predict_ms_one_row": tuned.get("predict_ms", float("nan")),
+            "explain_ms_one_row": tuned.get("explain_ms", float("nan")),
             "test_roc_auc": m["test_roc_auc"],
             "test_average_precision": m["test_average_precision"],
             f"test_card_precision_at_{k}": card_precision_at_k(
                 scored, k, c.customer_id, c.timestamp, c.label, "score"),
         })
+    report = pd.DataFrame(rows)
+    base = report.loc[report["baseline"]]
+    if len(base):  # each candidate beside the baseline
+        for metric in ("test_average_precision", "test_roc_auc", f"test_card_precision_at_{k}"):
+            report[f"{metric}_vs_baseline"] = report[metric] - float(base[metric].iloc[0])
     report = pd.DataFrame(rows)
     logger.info("candidates on the test window:\n%s", report.to_string(index=False))
     return report

@@ -2,6 +2,9 @@
 
 from kedro.pipeline import Node, Pipeline
 
+from fraud_kedro.model_card import make_model_card
+
+from .explanations import explain_globally
 from .nodes import (
     candidate_report,
     compute_metrics,
@@ -51,6 +54,20 @@ def create_pipeline(**kwargs) -> Pipeline:
                 name="plot_feature_importance_node",
             ),
             Node(
+                explain_globally,
+                inputs=["fraud_model", "test_set", "feature_spec", "params:evaluation"],
+                outputs=["contribution_importance", "contribution_summary_plot"],
+                name="explain_globally_node",
+            ),
+            Node(
+                make_model_card,
+                inputs=["split_info", "tuning_results", "params:model", "metrics",
+                        "slice_metrics", "decision_threshold", "quality_gate_verdict",
+                        "candidate_comparison", "feature_spec", "train_set", "test_set"],
+                outputs="model_card",
+                name="make_model_card_node",
+            ),
+            Node(
                 evaluate_champion,
                 inputs=["champion_model", "test_set", "feature_spec"],
                 outputs="champion_metrics",
@@ -64,4 +81,6 @@ def create_pipeline(**kwargs) -> Pipeline:
             ),
         ],
         tags=["training", "evaluation"],
+        namespace="evaluation",  # kedro-viz collapses the stage; dataset names stay global
+        prefix_datasets_with_namespace=False,
     )

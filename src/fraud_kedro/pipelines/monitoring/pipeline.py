@@ -11,6 +11,7 @@ from typing import Any
 
 from kedro.pipeline import Node, Pipeline
 
+from fraud_kedro.monitoring import report
 from fraud_kedro.pipelines.monitoring import nodes
 
 # the monitoring parameters with the one label delay (split.delay_days) filled in
@@ -197,6 +198,20 @@ def create_pipeline(**kwargs: Any) -> Pipeline:
                 outputs="monitoring_calibration_plot",
                 name="plot_monitoring_calibration_node",
             ),
+            Node(
+                report.build_index,
+                inputs=[
+                    "retrain_decision",
+                    "monitoring_alerts",
+                    "monitoring_performance",
+                    "monitoring_drift",
+                    "monitoring_reliability",
+                ],
+                outputs="monitoring_report",
+                name="build_monitoring_report_node",
+            ),
         ],
         tags=["monitoring"],
+        namespace="monitoring",  # kedro-viz collapses the stage; dataset names stay global
+        prefix_datasets_with_namespace=False,
     )

@@ -25,5 +25,7 @@ def create_pipeline(**kwargs: Any) -> Pipeline:
                 name="simulate_transactions_node",
                 tags=["simulation"],
             )
-        ]
+        ],
+        namespace="simulation",  # kedro-viz collapses the stage; dataset names stay global
+        prefix_datasets_with_namespace=False,
     )
