@@ -5,8 +5,10 @@ after it (``trylast``), find the model version of the run, give it the ``challen
 when the persisted quality-gate verdict says so, the ``champion`` alias.
 
 ``kedro run --pipeline retraining`` runs monitoring; when its ``retrain_decision`` says so, the
-hook then runs ``data_processing`` and ``training`` on the latest window (``split.production_days
-= 0``) in new sessions, and the quality gate decides the promotion as in any training run.
+hook hands over to :mod:`fraud_kedro.retraining` (the loop's one module; ``python -m
+fraud_kedro.retraining`` runs it without a hook), and the quality gate decides the promotion as in
+any training run. The registered model's name comes from the run's config
+(``quality_gate.model_name``), not from the verdict.
 """
 
 from __future__ import annotations
@@ -39,9 +41,19 @@ class PromotionHooks:
     """Tags runs with the git commit and data versions; promotes models through the gate."""
 
     def __init__(self) -> None:
+        self._model_name = MODEL_NAME
         self._run_id: str | None = None
         self._pipeline: Pipeline | None = None
         self._versions: dict[str, str] = {}
+
+    @hook_impl
+    def after_context_created(self, context: Any) -> None:
+        """The registered model's name: ``quality_gate.model_name`` of the run's config."""
+        try:
+            gate = context.params.get("quality_gate") or {}
+        except Exception:  # noqa: BLE001 - a project without parameters: the contract default
+            gate = {}
+        self._model_name = str(gate.get("model_name") or MODEL_NAME)
 
     @hook_impl(trylast=True)
     def before_pipeline_run(self, run_params: dict[str, Any], pipeline: Pipeline,
@@ -91,10 +103,9 @@ class PromotionHooks:
                 client.set_tag(self._run_id, f"data_version.{name}", version)
         if hasattr(pipeline, "inference") and "quality_gate_verdict" in pipeline.all_outputs():
             verdict = catalog.load("quality_gate_verdict")
-            version = promote(client, self._run_id, verdict)
+            version = promote(client, self._run_id, verdict, self._model_name)
             if version is not None and "model_card" in pipeline.all_outputs():
-                attach_model_card(client, version, catalog.load("model_card"),
-                                  verdict.get("gate_model_name", "fraud_detector"))
+                attach_model_card(client, version, catalog.load("model_card"), self._model_name)
 
 
 class RetrainingHooks:
@@ -106,27 +117,14 @@ class RetrainingHooks:
         """Read ``retrain_decision``; when due, run data_processing and training."""
         if "retraining" not in (run_params.get("pipeline_names") or []):
             return
-        decision = catalog.load("retrain_decision")
-        if not decision.get("retrain"):
-            logger.info("retraining not due: %s", "; ".join(decision.get("reasons", [])) or "-")
-            return
-        logger.info("retraining due: %s", "; ".join(decision.get("reasons", [])))
-        retrain(run_params)
+        from fraud_kedro.retraining import retrain_if_due
 
-
-def retrain(run_params: dict[str, Any]) -> None:
-    """Rebuild features and run the training PipelineML on the latest window, in new sessions."""
-    from kedro.framework.session import KedroSession
-
-    extra = dict(run_params.get("runtime_params") or run_params.get("extra_params") or {})
-    split = dict(extra.get("split") or {})
-    split["production_days"] = 0
-    extra["split"] = split
-    for name in ("data_processing", "training"):
-        with KedroSession.create(project_path=run_params.get("project_path"),
-                                 env=run_params.get("env"), runtime_params=extra) as session:
-            logger.info("retraining: running pipeline %s", name)
-            session.run(pipeline_names=[name])
+        retrain_if_due(
+            catalog.load("retrain_decision"),
+            run_params.get("project_path"),
+            run_params.get("env"),
+            run_params.get("runtime_params") or run_params.get("extra_params"),
+        )
 
 
 def _dataset_version(catalog: DataCatalog, name: str) -> str | None:
@@ -144,8 +142,7 @@ def _dataset_version(catalog: DataCatalog, name: str) -> str | None:
         return None
 
 
-def attach_model_card(client: Any, version: str, card: str,
-                      model_name: str = "fraud_detector") -> None:
+def attach_model_card(client: Any, version: str, card: str, model_name: str = MODEL_NAME) -> None:
     """Put the run's model card into the registered version's description (per version)."""
     from fraud_kedro.model_card import card_for_registry
 
@@ -153,13 +150,13 @@ def attach_model_card(client: Any, version: str, card: str,
     client.set_model_version_tag(model_name, version, "model_card", "reporting/model_card.md")
 
 
-def promote(client: Any, run_id: str, verdict: dict, model_name: str | None = None) -> str | None:
+def promote(client: Any, run_id: str, verdict: dict, model_name: str = MODEL_NAME) -> str | None:
     """Alias the run's model version ``challenger``, and ``champion`` if the verdict promotes it.
 
     Returns:
         The model version, or None when the run logged no registered model.
     """
-    model_name = model_name or verdict.get("gate_model_name", MODEL_NAME)
+    model_name = model_name or MODEL_NAME
     versions = client.search_model_versions(f"name='{model_name}' and run_id='{run_id}'")
     if not versions:
         logger.error("run %s registered no version of %s: nothing to promote", run_id, model_name)

@@ -12,6 +12,7 @@ from typing import Any
 
 import pandas as pd
 
+from fraud_kedro.contract import MODEL_NAME
 from fraud_kedro.features import FeatureParams
 
 LIMITATIONS = [
@@ -77,7 +78,7 @@ def render_model_card(
     selected = tuning_results["selected"]
     tuning = model_params.get("tuning", {})
     lines = [
-        f"# Model card: fraud_detector ({selected}, Platt-calibrated)",
+        f"# Model card: {MODEL_NAME} ({selected}, Platt-calibrated)",
         "",
         "## Data",
         f"- Training window: {split_info.get('train_start')} to {split_info.get('train_end')} "

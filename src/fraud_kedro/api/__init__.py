@@ -20,10 +20,11 @@ from typing import Any
 
 from flask import Flask, Response, g, request
 
-from fraud_kedro.api.errors import ApiError, register_error_handlers
+from fraud_kedro.api.errors import register_error_handlers
 from fraud_kedro.api.history_cache import HistoryCache
 from fraud_kedro.api.model_loader import LoadedModel, ModelHolder, ModelWatcher
 from fraud_kedro.api.prometheus import Metrics, get_metrics
+from fraud_kedro.api.scoring_errors import ScoringError
 from fraud_kedro.api.service import Coalescer, ScoringService
 from fraud_kedro.api.serving_config import ServingConfig
 from fraud_kedro.features import FeatureParams
@@ -208,7 +209,7 @@ def _warm_up(state: ServiceState) -> None:
         return
     try:
         seconds = state.service.warm_up()
-    except (StateStoreError, ApiError) as exc:
+    except (StateStoreError, ScoringError) as exc:
         logger.error("warm-up failed (the first requests will be slower): %s", exc)
         return
     cache = state._history

@@ -8,7 +8,25 @@ from typing import Any
 from flask import Flask, Response, json
 from werkzeug.exceptions import HTTPException
 
+from fraud_kedro.api.scoring_errors import (
+    ExplanationUnsupported,
+    InvalidPredictions,
+    NoModelInService,
+    ScoringError,
+    StoreUnavailable,
+    TransactionConflict,
+)
+
 logger = logging.getLogger(__name__)
+
+#: The status code of each domain error of the scoring service (the one place they are mapped).
+STATUS: dict[type[ScoringError], int] = {
+    StoreUnavailable: 503,
+    NoModelInService: 503,
+    InvalidPredictions: 500,
+    ExplanationUnsupported: 500,
+    TransactionConflict: 409,
+}
 
 
 class ApiError(Exception):
@@ -56,12 +74,25 @@ def json_error(
     return response
 
 
+def status_of(exc: ScoringError) -> int:
+    """The HTTP status of a domain error (500 for one :data:`STATUS` does not list)."""
+    for cls in type(exc).__mro__:
+        if cls in STATUS:
+            return STATUS[cls]
+    return 500
+
+
 def register_error_handlers(app: Flask) -> None:
     """Answer every error, expected or not, with a JSON body."""
 
     @app.errorhandler(ApiError)
     def _api_error(exc: ApiError) -> Response:
         return json_error(exc.status, exc.error, exc.details, exc.headers)
+
+    @app.errorhandler(ScoringError)
+    def _scoring_error(exc: ScoringError) -> Response:
+        headers = {} if exc.retry_after is None else {"Retry-After": str(exc.retry_after)}
+        return json_error(status_of(exc), exc.error, exc.details, headers)
 
     @app.errorhandler(HTTPException)
     def _http_error(exc: HTTPException) -> Response:

@@ -27,9 +27,15 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from fraud_kedro.api.errors import ApiError
 from fraud_kedro.api.model_loader import LoadedModel, ModelHolder, ModelLoadError, check_predictions
 from fraud_kedro.api.prometheus import Metrics
+from fraud_kedro.api.scoring_errors import (
+    ExplanationUnsupported,
+    InvalidPredictions,
+    NoModelInService,
+    StoreUnavailable,
+    TransactionConflict,
+)
 from fraud_kedro.api.validation import Label, Transaction, utc_now
 from fraud_kedro.explain import reasons
 from fraud_kedro.features import FeatureParams, HistoryWindow, compute_features
@@ -96,19 +102,8 @@ def explain_scores(model: LoadedModel, matrix: np.ndarray, top_k: int = 5) -> li
     """
     fraud_model = model.constants.get("fraud_model")
     if fraud_model is None:
-        raise ApiError(500, "this model has no explainable 'fraud_model' artifact",
-                       [{"field": "explain", "message": "not supported by the served model"}])
+        raise ExplanationUnsupported()
     return reasons(fraud_model, list(model.features), matrix, top_k)
-
-
-def store_unavailable(exc: Exception) -> ApiError:
-    """The 503 answered when the state store fails (the client should retry)."""
-    return ApiError(
-        503,
-        "state store unavailable: the request was not processed, retry later",
-        [{"field": "state_store", "message": str(exc)}],
-        {"Retry-After": "1"},
-    )
 
 
 def _id_column(past: np.ndarray, new: list[int | str]) -> tuple[Any, Any]:
@@ -211,12 +206,12 @@ class ScoringService:
         self.metrics = metrics
 
     def store(self) -> StateStore:
-        """The state store, or a 503 :class:`ApiError`."""
+        """The state store, or :class:`StoreUnavailable`."""
         try:
             return self._store()
         except StateStoreError as exc:
             self.metrics.store_errors.labels("open").inc()
-            raise store_unavailable(exc) from exc
+            raise StoreUnavailable(exc) from exc
 
     def _features(
         self,
@@ -235,7 +230,7 @@ class ScoringService:
             )
         except StateStoreError as exc:
             self.metrics.store_errors.labels("history_read").inc()
-            raise store_unavailable(exc) from exc
+            raise StoreUnavailable(exc) from exc
         if exclude_ids and len(history):
             keep = ~np.isin(history.transaction_id, np.fromiter(exclude_ids, np.int64))
             history = History(*(col[keep] for col in history))
@@ -285,18 +280,14 @@ class ScoringService:
             answer is sent.
 
         Raises:
-            ApiError: 503 without a model or state store, 409 for ids already scored with other
-                fields, 500 when the model fails.
+            NoModelInService: Without a model. StoreUnavailable: When the store fails.
+            TransactionConflict: Ids already scored with other fields. InvalidPredictions:
+                When the model fails (the status codes: :mod:`fraud_kedro.api.errors`).
             DuplicateTransactionError: Known ids with ``replay=False`` (nothing written).
         """
         model = self.champion.current
         if model is None:
-            raise ApiError(
-                503,
-                "no model in service: the model could not be loaded, see /ready",
-                [{"field": "model", "message": self.champion.last_error or "not loaded"}],
-                {"Retry-After": "5"},
-            )
+            raise NoModelInService(self.champion.last_error)
         store = self.store()
         features = self._features(store, transactions, model.feature_params)
         ids = features[model.feature_params.columns.transaction_id].to_numpy()
@@ -304,7 +295,7 @@ class ScoringService:
             proba, decisions = check_predictions(model.predict(features), ids, model.uri)
         except ModelLoadError as exc:
             logger.error("model %s failed on a request: %s", model.version, exc)
-            raise ApiError(500, "the model produced invalid predictions", [str(exc)]) from exc
+            raise InvalidPredictions(exc) from exc
         matrix = features[list(model.features)].to_numpy(dtype=np.float64)
         explained = explain_scores(model, matrix) if explain else None
         try:
@@ -316,7 +307,7 @@ class ScoringService:
             return self._replay(store, transactions, exc.ids), None
         except StateStoreError as exc:
             self.metrics.store_errors.labels("prediction_log_write").inc()
-            raise store_unavailable(exc) from exc
+            raise StoreUnavailable(exc) from exc
         n_fraud = int(decisions.sum())
         self.metrics.scored.labels(model.version, "fraud").inc(n_fraud)
         self.metrics.scored.labels(model.version, "legit").inc(len(decisions) - n_fraud)
@@ -340,7 +331,7 @@ class ScoringService:
         try:
             logged = store.logged_predictions([t.transaction_id for t in transactions])
         except StateStoreError as exc:
-            raise store_unavailable(exc) from exc
+            raise StoreUnavailable(exc) from exc
         details = []
         for i, tx in enumerate(transactions):
             entry = logged.get(tx.transaction_id)
@@ -360,11 +351,7 @@ class ScoringService:
                 )
                 details.append({"field": f"transactions[{i}].transaction_id", "message": reason})
         if details:
-            raise ApiError(
-                409,
-                f"conflict: {len(details)} transaction id(s) already known; nothing was scored",
-                details[:50],
-            )
+            raise TransactionConflict(details)
         first = logged[transactions[0].transaction_id]
         return ScoreResult(
             first.model_name,
@@ -421,14 +408,14 @@ class ScoringService:
             ``{"received": n, "matched": m}``: m of the ids are in the history.
 
         Raises:
-            ApiError: 503 when the state store fails.
+            StoreUnavailable: When the state store fails.
         """
         store = self.store()
         try:
             matched = store.record_labels(labels, utc_now())
         except StateStoreError as exc:
             self.metrics.store_errors.labels("label_log_write").inc()
-            raise store_unavailable(exc) from exc
+            raise StoreUnavailable(exc) from exc
         return {"received": len(labels), "matched": matched}
 
 
@@ -486,7 +473,7 @@ class Coalescer:
             As :meth:`ScoringService.score`.
 
         Raises:
-            ApiError: As :meth:`ScoringService.score`.
+            ScoringError: As :meth:`ScoringService.score`.
         """
         job = _Job(transactions, explain)
         with self._cond:

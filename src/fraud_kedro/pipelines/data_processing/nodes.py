@@ -13,6 +13,26 @@ from fraud_kedro.ingest import validate_transactions
 logger = logging.getLogger(__name__)
 
 
+def _with_label_delay(feature_params: dict | None, label_delay_days: float | None) -> dict | None:
+    """The ``features`` parameters with the one label delay (``split.delay_days``) filled in.
+
+    The terminal windows look back past the label delay; that delay is the project's single
+    ``split.delay_days`` parameter (docs/contract.md), recorded in the feature spec as
+    ``terminal_label_delay_days`` so that the scoring service applies the same one.
+    """
+    if label_delay_days is None:
+        return feature_params
+    params = dict(feature_params or {})
+    if "terminal_label_delay_days" in params:
+        raise ValueError(
+            "features.terminal_label_delay_days is no longer a parameter: the label delay is "
+            "split.delay_days (one parameter for features, split and monitoring)"
+        )
+    delay = float(label_delay_days)
+    params["terminal_label_delay_days"] = int(delay) if delay.is_integer() else delay
+    return params
+
+
 def add_served_transactions(
     raw_transactions: pd.DataFrame, served_transactions: pd.DataFrame
 ) -> pd.DataFrame:
@@ -41,26 +61,6 @@ def add_served_transactions(
     combined = pd.concat([raw_transactions, served], ignore_index=True)
     logger.info("training data: %d historical + %d served transactions", len(raw_transactions), len(served))
     return combined
-
-
-def _with_label_delay(feature_params: dict | None, label_delay_days: float | None) -> dict | None:
-    """The ``features`` parameters with the one label delay (``split.delay_days``) filled in.
-
-    The terminal windows look back past the label delay; that delay is the project's single
-    ``split.delay_days`` parameter (docs/contract.md), recorded in the feature spec as
-    ``terminal_label_delay_days`` so that the scoring service applies the same one.
-    """
-    if label_delay_days is None:
-        return feature_params
-    params = dict(feature_params or {})
-    if "terminal_label_delay_days" in params:
-        raise ValueError(
-            "features.terminal_label_delay_days is no longer a parameter: the label delay is "
-            "split.delay_days (one parameter for features, split and monitoring)"
-        )
-    delay = float(label_delay_days)
-    params["terminal_label_delay_days"] = int(delay) if delay.is_integer() else delay
-    return params
 
 
 def validate_raw_transactions(
