@@ -18,7 +18,6 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-import yaml
 
 from fraud_kedro import creditcard, job_options
 from fraud_kedro.ingest import DataValidationError
@@ -55,7 +54,13 @@ FAST_PARAMS = ",".join(
 
 
 def _env_params(name: str) -> dict:
-    return yaml.safe_load((PROJECT_ROOT / "conf" / "creditcard" / "parameters.yml").read_text())[name]
+    """The creditcard env's parameters as Kedro resolves them (globals included)."""
+    from kedro.config import OmegaConfigLoader
+
+    loader = OmegaConfigLoader(
+        conf_source=str(PROJECT_ROOT / "conf"), base_env="base", default_run_env="creditcard"
+    )
+    return loader["parameters"][name]
 
 
 @pytest.fixture(scope="module")

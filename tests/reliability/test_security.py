@@ -196,9 +196,19 @@ def test_the_api_never_unpickles_or_evaluates_anything() -> None:
 def test_a_request_cannot_choose_the_model() -> None:
     """No route takes a model URI, path or version from the request: the admin reload reloads the
     configured alias (``FRAUD_MODEL_URI``) only."""
+    # the only request reads besides validation.parse_json_body, each of a named, checked value:
+    # the explain flag (a pydantic query model), the OpenAPI version, the console's key/day/k
+    allowed = {
+        ("scoring.py", "args"),
+        ("openapi.py", "args"),
+        ("console.py", "args"),
+        ("console.py", "form"),
+    }
     for path in sorted(API.rglob("*.py")):
         text = path.read_text()
         for match in re.finditer(r"request\.(args|form|values|json|get_json|files|data)\b", text):
+            if (path.name, match.group(1)) in allowed:
+                continue
             line = text[: match.start()].count("\n") + 1
             pytest.fail(
                 f"{path.relative_to(ROOT)}:{line} reads request.{match.group(1)} "

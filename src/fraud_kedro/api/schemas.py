@@ -178,9 +178,13 @@ def request_models(max_batch: int, max_amount: float) -> RequestModels:
     return RequestModels(transaction, batch, feedback)
 
 
+_FLAG_VALUES = {"true": True, "1": True, "false": False, "0": False}
+
+
 def _true_or_false(value: Any) -> bool:
-    if value in ("true", "false"):
-        return value == "true"
+    """A query flag: ``true``/``false`` (also ``1``/``0``, any case)."""
+    if isinstance(value, str) and value.lower() in _FLAG_VALUES:
+        return _FLAG_VALUES[value.lower()]
     raise PydanticCustomError("boolean", "must be true or false")
 
 

@@ -43,6 +43,9 @@ def _where(url: str) -> str:
 def post_alert(url: str, text: str, attempts: int = 4, backoff_seconds: float = 1.0,
                timeout: float = 10.0) -> bool:  # fmt: skip
     """POST ``{"text": text}``; retry on errors and 5xx/429 with backoff. True when delivered."""
+    if urlsplit(url).scheme not in ("http", "https"):
+        logger.error("alert webhook %s is not an http(s) URL: alert not sent", _where(url))
+        return False
     body = json.dumps({"text": text}).encode()
     for attempt in range(1, attempts + 1):
         request = urllib.request.Request(  # noqa: S310 - an operator-configured http(s) URL
