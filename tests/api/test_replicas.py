@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import make_config
 from model_factory import FEATURE_PARAMS
 from test_gunicorn import KEY, _call, _free_port
 from test_scoring import as_body
@@ -95,7 +96,6 @@ def replicas(registry, history, postgres_url, tmp_path):
 
 
 def test_two_replicas_on_postgres_answer_what_one_instance_answers(replicas, registry, state_db, held_out):
-    from conftest import make_config
 
     (a, b), url = replicas
     alone = create_app(make_config(registry, state_db)).test_client()

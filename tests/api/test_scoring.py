@@ -8,7 +8,7 @@ import sqlite3
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import make_config
+from conftest import make_config, seed_template
 
 from fraud_kedro.api import create_app, read_label_log, read_prediction_log
 from fraud_kedro.features import FeatureParams, feature_names
@@ -50,7 +50,6 @@ def test_score_batch_keeps_request_order(client, held_out):
 
 def test_batch_equals_one_by_one(registry, held_out, tmp_path, state_db):
     """A batch sees its own earlier transactions, as one-by-one scoring does."""
-    from conftest import seed_template
 
     rows = held_out.iloc[:60]
     one_db, batch_db = tmp_path / "one.db", tmp_path / "batch.db"
