@@ -83,6 +83,14 @@ def test_model_input_table_schema(table: pd.DataFrame, spec: dict, feature_param
     for w in params.terminal_windows_days:
         columns[f"terminal_nb_tx_{w}d"] = pa.Column(int, pa.Check.ge(0))
         columns[f"terminal_risk_{w}d"] = pa.Column(float, pa.Check.in_range(0, 1))
+    if "amount_zscore" in params.extra_features:
+        for w in params.customer_windows_days:
+            columns[f"customer_amount_zscore_{w}d"] = pa.Column(float)
+    if "recency" in params.extra_features:
+        columns["customer_seconds_since_last_tx"] = pa.Column(float, pa.Check.ge(0))
+    if "card_terminal" in params.extra_features:
+        longest = max(params.customer_windows_days)
+        columns[f"customer_terminal_nb_tx_{longest}d"] = pa.Column(int, pa.Check.ge(0))
     assert set(columns) - IDENTIFIERS - LEAKY == set(spec["features"])
     pa.DataFrameSchema(columns, strict=False).validate(table, lazy=True)
 
