@@ -8,7 +8,6 @@ from pathlib import Path
 import dask
 import pandas as pd
 import pytest
-import yaml
 from sklearn.ensemble import HistGradientBoostingClassifier
 
 from fraud_kedro.distributed import nodes as dask_nodes
@@ -87,7 +86,13 @@ def test_features_equal_pandas_bit_for_bit(pandas_path, dask_path, feature_param
 
 
 def _params(name: str) -> dict:
-    return yaml.safe_load((PROJECT_ROOT / "conf" / "small" / "parameters.yml").read_text())[name]
+    """The small env's parameters as Kedro resolves them (globals such as the label delay)."""
+    from kedro.config import OmegaConfigLoader
+
+    loader = OmegaConfigLoader(
+        conf_source=str(PROJECT_ROOT / "conf"), base_env="base", default_run_env="small"
+    )
+    return loader["parameters"][name]
 
 
 def test_split_batch_scores_and_analysis_table_match(pandas_path, dask_path,
