@@ -28,6 +28,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from fraud_kedro.api.errors import ApiError
+from fraud_kedro.api.scoring_errors import (
+    InvalidPredictions,
+    NoModelInService,
+    ScoringError,
+    TransactionConflict,
+)
 from fraud_kedro.api.service import ScoreResult, ScoringService
 from fraud_kedro.api.validation import (
     Label,
@@ -80,13 +86,14 @@ class BatchOutcome:
     after_commit: list[Callable[[], None]] = field(default_factory=list)
 
 
-def _error_of(exc: ApiError) -> tuple[str, list[Any]]:
+def _error_of(exc: ApiError | ScoringError) -> tuple[str, list[Any]]:
     return exc.error, list(exc.details)
 
 
-def _retry_later(exc: ApiError) -> RetryLater:
-    kind = "model" if exc.status == 500 or "model" in exc.error else "state_store"
-    return RetryLater(kind, f"{exc.status} {exc.error}")
+def _retry_later(exc: ScoringError) -> RetryLater:
+    """A service failure that is not the messages' fault (the API's 5xx)."""
+    kind = "model" if isinstance(exc, NoModelInService | InvalidPredictions) else "state_store"
+    return RetryLater(kind, f"{type(exc).__name__}: {exc.error}")
 
 
 class BatchProcessor:
@@ -197,7 +204,7 @@ class BatchProcessor:
         if labels:
             try:
                 self.service.feedback(labels)
-            except ApiError as exc:
+            except ScoringError as exc:
                 raise _retry_later(exc) from exc
             out.labels = len(labels)
         return out
@@ -240,7 +247,7 @@ class BatchProcessor:
         # prediction log then follows the card's own order
         ordered = sorted(first.values(), key=lambda item: (item[1].ts_us, item[1].transaction_id))
         results: dict[int, dict[str, Any]] = {}
-        conflicts: dict[int, ApiError] = {}
+        conflicts: dict[int, ApiError | ScoringError] = {}
         self._score_fresh(out, [tx for _, tx in ordered], results, conflicts)
         for msg, tx in ordered:
             self._emit(out, msg, tx, results, conflicts)
@@ -263,7 +270,7 @@ class BatchProcessor:
         msg: Message,
         tx: Transaction,
         results: dict[int, dict[str, Any]],
-        conflicts: dict[int, ApiError],
+        conflicts: dict[int, ApiError | ScoringError],
         replayed: bool = False,
     ) -> None:
         if tx.transaction_id in conflicts and not replayed:
@@ -288,12 +295,13 @@ class BatchProcessor:
             }
 
     def _call(self, out: BatchOutcome, transactions: list[Transaction], replay: bool) -> ScoreResult:
-        """One ``score`` call; 409 passes, other API errors become :class:`RetryLater`."""
+        """One ``score`` call; a conflict (the API's 409) passes, other failures become
+        :class:`RetryLater`."""
         try:
             result, shadow = self.service.score(transactions, replay=replay)
-        except ApiError as exc:
-            if exc.status == 409:
-                raise
+        except (TransactionConflict, DuplicateTransactionError):
+            raise
+        except ScoringError as exc:
             raise _retry_later(exc) from exc
         if shadow is not None:
             out.after_commit.append(shadow)
@@ -304,7 +312,7 @@ class BatchProcessor:
         out: BatchOutcome,
         transactions: list[Transaction],
         results: dict[int, dict[str, Any]],
-        conflicts: dict[int, ApiError],
+        conflicts: dict[int, ApiError | ScoringError],
     ) -> None:
         todo = transactions
         known: list[Transaction] = []
@@ -330,7 +338,7 @@ class BatchProcessor:
         out: BatchOutcome,
         known: list[Transaction],
         results: dict[int, dict[str, Any]],
-        conflicts: dict[int, ApiError],
+        conflicts: dict[int, ApiError | ScoringError],
     ) -> None:
         """Known ids: the logged result when the fields match, else the API's 409."""
         try:
@@ -339,12 +347,12 @@ class BatchProcessor:
             out.replayed += len(known) if result.replayed else 0
             out.scored += 0 if result.replayed else len(known)
             return
-        except ApiError:  # 409 for some of them: settle each one alone
+        except TransactionConflict:  # 409 for some of them: settle each one alone
             pass
         for tx in known:
             try:
                 result = self._call(out, [tx], replay=True)
-            except ApiError as exc:
+            except TransactionConflict as exc:
                 conflicts[tx.transaction_id] = exc
                 continue
             self._collect(result, results)
