@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from fraud_kedro.distributed.tuning import sampler_seed, storage_url
+from fraud_kedro.distributed.tuning import open_storage, sampler_seed, storage_url
 
 URL = os.environ.get("FRAUD_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
 FEATURES = ["f0", "f1", "f2"]
@@ -106,7 +106,7 @@ def test_two_processes_share_one_study(database: str, tmp_path: Path) -> None:
     name = f"{model['tuning']['study_prefix']}-logistic_regression"
     # the study (and the storage's tables) exist before the workers start, as in a deployment:
     # two processes creating Optuna's schema at the same moment would race
-    optuna.create_study(study_name=name, storage=storage_url(database), direction="maximize")
+    optuna.create_study(study_name=name, storage=open_storage(database), direction="maximize")
     procs = [_tune(tmp_path / "history.parquet", model, worker) for worker in (0, 1)]
     results = []
     for proc in procs:
@@ -114,7 +114,7 @@ def test_two_processes_share_one_study(database: str, tmp_path: Path) -> None:
         assert proc.returncode == 0, err[-3000:]
         results.append(json.loads(out.strip().splitlines()[-1])["candidates"]["logistic_regression"])
 
-    study = optuna.load_study(study_name=name, storage=storage_url(database))
+    study = optuna.load_study(study_name=name, storage=open_storage(database))
     complete = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
     assert len(study.trials) == 8  # 4 trials from each process, in one study
     assert max(r["n_trials"] for r in results) == 8  # the last to finish saw the other's trials
@@ -135,3 +135,12 @@ def test_two_processes_share_one_study(database: str, tmp_path: Path) -> None:
             x[fit[keep]], y[fit[keep]])
         scores.append(average_precision_score(y[val], fitted.predict_proba(x[val])[:, 1]))
     assert float(np.mean(scores)) == best.value
+    # the storage keeps no idle connection: nothing of this process is left on the server
+    import psycopg
+
+    with psycopg.connect(URL, autocommit=True) as admin:
+        (left,) = admin.execute(
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()",
+            (database.rsplit("/", 1)[1],),
+        ).fetchone()
+    assert left == 0

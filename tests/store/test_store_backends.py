@@ -161,3 +161,24 @@ def test_postgres_store_down_is_a_store_error_and_recovers(postgres_url, postgre
         _score(store, _rows([2]))  # the connection was killed: nothing acknowledged
     _score(store, _rows([2]))  # re-connects by itself
     assert read_prediction_log(store)["transaction_id"].tolist() == [1, 2]
+
+
+def test_postgres_close_closes_every_threads_connection(postgres_url, postgres_databases):
+    import threading
+
+    import psycopg
+
+    store = open_store(postgres_url)
+    threads = [threading.Thread(target=_score, args=(store, _rows([10 + i]))) for i in range(3)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    name = postgres_url.rsplit("/", 1)[1].split("?")[0]
+    query = "SELECT count(*) FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()"
+    with psycopg.connect(postgres_databases.url, autocommit=True) as admin:
+        assert admin.execute(query, (name,)).fetchone()[0] >= 3  # one per thread
+        store.close()
+        assert admin.execute(query, (name,)).fetchone()[0] == 0
+    assert len(read_prediction_log(store)) == 3  # a closed store reconnects when used again
+    store.close()

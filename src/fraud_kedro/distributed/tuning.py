@@ -24,6 +24,19 @@ def storage_url(storage: str | None) -> str | None:
     return storage
 
 
+def open_storage(storage: str | None) -> Any:
+    """The Optuna storage of ``model.tuning.storage``: None (in memory) or an RDB storage that
+    holds no idle connection (each session's connection is closed when it ends, so a finished
+    run leaves nothing open on the server)."""
+    url = storage_url(storage)
+    if url is None:
+        return None
+    import optuna
+    from sqlalchemy.pool import NullPool
+
+    return optuna.storages.RDBStorage(url, engine_kwargs={"poolclass": NullPool})
+
+
 def sampler_seed(seed: int, tuning: dict[str, Any]) -> int:
     """The TPE sampler's seed of this tuning worker: ``seed + model.tuning.worker``."""
     worker = int(tuning.get("worker") or 0)

@@ -98,6 +98,9 @@ class PostgresStateStore:
         self.busy_timeout_ms = int(busy_timeout_ms)
         self.connect_timeout_s = connect_timeout_s
         self._local = threading.local()
+        # every thread's connection with its process, so close() closes them all (not a parent's)
+        self._opened: list[tuple[int, psycopg.Connection]] = []
+        self._opened_lock = threading.Lock()
         self._registered: set[tuple[str, str]] = set()
         try:
             conn = self._conn()
@@ -126,6 +129,9 @@ class PostgresStateStore:
             raise StateStoreError(_safe(exc, self.url)) from None
         self._local.conn = conn
         self._local.pid = os.getpid()
+        with self._opened_lock:
+            self._opened = [(pid, c) for pid, c in self._opened if not c.closed]
+            self._opened.append((os.getpid(), conn))
         return conn
 
     def _reset(self) -> None:
@@ -138,8 +144,17 @@ class PostgresStateStore:
                 pass
 
     def close(self) -> None:
-        """Close this thread's connection."""
+        """Close the connections of every thread of this process (a later call reconnects)."""
         self._reset()
+        with self._opened_lock:
+            opened, self._opened = self._opened, []
+        for pid, conn in opened:
+            if conn.closed or pid != os.getpid():
+                continue
+            try:
+                conn.close()
+            except psycopg.Error:  # pragma: no cover - closing a broken connection
+                pass
 
     def _fail(self, action: str, exc: Exception) -> StateStoreError:
         self._reset()

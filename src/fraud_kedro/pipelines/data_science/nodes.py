@@ -11,7 +11,7 @@ import optuna
 import pandas as pd
 
 from fraud_kedro.creditcard import split_feature_params
-from fraud_kedro.distributed.tuning import sampler_seed, storage_url
+from fraud_kedro.distributed.tuning import open_storage, sampler_seed
 from fraud_kedro.features import FeatureParams
 from fraud_kedro.models import DETERMINISTIC, build_estimator, calibrate, limit_threads, suggest_params
 from fraud_kedro.selection import choose_candidate, fit_on_fold, single_row_ms, with_tuned_trees
@@ -128,6 +128,7 @@ def tune_models(
     results: dict[str, Any] = {"candidates": {}, "n_folds": len(fold_data), "n_seeds": n_seeds,
                                "early_stopping_rounds": es_rounds}
     frames, studies = [], {}
+    storage = open_storage(tuning.get("storage"))
     for kind in model_params["candidates"]:
         space = model_params["search_spaces"].get(kind, {})
         fixed = model_params["fixed_params"].get(kind, {}) or {}
@@ -150,7 +151,7 @@ def tune_models(
             direction="maximize",
             sampler=optuna.samplers.TPESampler(seed=sampler_seed(seed, tuning)),
             pruner=optuna.pruners.MedianPruner(n_startup_trials=3, n_warmup_steps=1),
-            storage=storage_url(tuning.get("storage")),
+            storage=storage,
             load_if_exists=True,
         )
         started = time.perf_counter()
