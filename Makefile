@@ -56,9 +56,10 @@ demo: install  ## train, monitor a drifting production period, retrain, promote;
 viz: install
 	$(BIN)/kedro viz run
 
-lock:  ## re-resolve the lock files (needs network to PyPI)
+lock:  ## re-resolve the lock files (needs network to PyPI); the serve lock takes the runtime lock's versions
 	$(BIN)/uv pip compile requirements.in -p 3.11 -o requirements.lock --no-header
 	$(BIN)/uv pip compile requirements-dev.in -p 3.11 -o requirements-dev.lock --no-header
+	$(BIN)/uv pip compile requirements-serve.in -c requirements.lock -p 3.11 -o requirements-serve.lock --no-header
 
 docker:  ## both images (needs a Docker engine)
 	docker build -t fraud-kedro .
