@@ -1,13 +1,17 @@
 # syntax=docker/dockerfile:1
 # fraud_kedro images (docs/deployment.md). Stages:
-#   builder    the locked environment (/opt/venv, from requirements.lock with uv, as `make install`)
-#   runtime    python:3.11-slim + that environment + the project, non-root; base of the two below
-#   pipelines  `kedro run ...`:  docker build --target pipelines -t fraud-kedro-pipelines .
-#   serve      the scoring API, the default target: docker build -t fraud-kedro .
+#   uv             python + the Makefile's uv + an empty /opt/venv: base of the two builders
+#   builder        the pipelines' environment (/opt/venv, from requirements.lock, as `make install`)
+#   builder-serve  the scoring service's environment (from requirements-serve.lock: only what the API,
+#                  `python -m fraud_kedro.store migrate` and the stream worker import, and the
+#                  model libraries of the default candidates)
+#   runtime        python:3.11-slim + the project's files, non-root; base of the two below
+#   pipelines      `kedro run ...`:  docker build --target pipelines -t fraud-kedro-pipelines .
+#   serve          the scoring API, the default target: docker build -t fraud-kedro .
 ARG PYTHON_IMAGE=python:3.11-slim
 
-# ---- builder ------------------------------------------------------------------------------------
-FROM ${PYTHON_IMAGE} AS builder
+# ---- uv -----------------------------------------------------------------------------------------
+FROM ${PYTHON_IMAGE} AS uv
 ENV PIP_NO_CACHE_DIR=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1 \
     UV_NO_CACHE=1 \
@@ -16,7 +20,10 @@ ENV PIP_NO_CACHE_DIR=1 \
 # the uv version the Makefile uses
 RUN python -m pip install uv==0.13.8 && python -m venv /opt/venv
 WORKDIR /app
-# dependencies first (a layer that changes only with the lock), runtime lock only: no test tools
+
+# ---- builder: the full runtime lock (no test tools) ---------------------------------------------
+FROM uv AS builder
+# dependencies first (a layer that changes only with the lock)
 COPY requirements.lock ./
 RUN uv pip sync --python /opt/venv/bin/python requirements.lock
 # the project, installed editable like `make install`: Kedro also needs /app/src at run time
@@ -24,6 +31,15 @@ COPY pyproject.toml README.md ./
 COPY src/ src/
 RUN uv pip install --python /opt/venv/bin/python --no-deps -e . \
     && /opt/venv/bin/python -c "import fraud_kedro"
+
+# ---- builder-serve: the serving lock ------------------------------------------------------------
+FROM uv AS builder-serve
+COPY requirements-serve.lock ./
+RUN uv pip sync --python /opt/venv/bin/python requirements-serve.lock
+COPY pyproject.toml README.md ./
+COPY src/ src/
+RUN uv pip install --python /opt/venv/bin/python --no-deps -e . \
+    && /opt/venv/bin/python -c "import fraud_kedro.api, fraud_kedro.store.migrate, fraud_kedro.stream.runner"
 
 # ---- runtime ------------------------------------------------------------------------------------
 FROM ${PYTHON_IMAGE} AS runtime
@@ -42,8 +58,6 @@ RUN groupadd --system --gid 10001 fraud \
     && useradd --system --uid 10001 --gid fraud --home-dir /tmp --no-create-home \
        --shell /usr/sbin/nologin fraud
 WORKDIR /app
-COPY --from=builder /opt/venv /opt/venv
-COPY --from=builder /app/src /app/src
 COPY pyproject.toml README.md gunicorn.conf.py ./
 COPY conf/ conf/
 # Code and configuration stay root-owned (read-only for the service). Writable: data/ (Kedro's
@@ -61,6 +75,8 @@ USER 10001:10001
 # also `docker run IMAGE run --env dask` (DASK_SCHEDULER_ADDRESS, else a local cluster) and the
 # image of the Dask scheduler and workers (deploy/dask/: command `dask scheduler` / `dask worker`)
 FROM runtime AS pipelines
+COPY --from=builder /opt/venv /opt/venv
+COPY --from=builder /app/src /app/src
 ENV DASK_TEMPORARY_DIRECTORY=/tmp/dask
 HEALTHCHECK NONE
 ENTRYPOINT ["kedro"]
@@ -68,6 +84,8 @@ CMD ["run"]
 
 # ---- serve (default): the API exactly as `make serve`, listening on all interfaces ---------------
 FROM runtime AS serve
+COPY --from=builder-serve /opt/venv /opt/venv
+COPY --from=builder-serve /app/src /app/src
 ENV HOST=0.0.0.0 \
     PORT=8000
 EXPOSE 8000

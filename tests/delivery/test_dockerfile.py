@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from .helpers import ROOT, dockerignore_rules, effective, is_ignored, parse_dockerfile
+from .helpers import ROOT, dockerignore_rules, effective, is_ignored, parse_dockerfile, stage_chain
 
 DOCKERFILE = ROOT / "Dockerfile"
 SERVE_CMD = ["gunicorn", "-c", "gunicorn.conf.py", "fraud_kedro.api:create_app()"]
@@ -46,7 +46,7 @@ def test_stages_are_named_and_serve_is_the_default_target(stages) -> None:
     names = [s.name for s in stages]
     assert all(names), f"every FROM needs `AS name`: {names}"
     assert len(set(names)) == len(names)
-    assert {"builder", "runtime", "pipelines", "serve"} <= set(names)
+    assert {"builder", "builder-serve", "runtime", "pipelines", "serve"} <= set(names)
     assert names[-1] == "serve", "the last stage is what `docker build .` produces"
 
 
@@ -79,19 +79,38 @@ def test_every_copy_source_exists_in_the_build_context(stages) -> None:
         assert not is_ignored(rules, src), f"COPY source {src} is excluded by .dockerignore"
 
 
-def test_dependencies_come_from_the_runtime_lock_with_the_makefiles_uv(stages) -> None:
-    builder = by_name(stages, "builder")
-    runs = " ".join(r.args for r in builder.all("RUN"))
+@pytest.mark.parametrize(
+    ("builder_name", "lock"), [("builder", "requirements.lock"), ("builder-serve", "requirements-serve.lock")]
+)
+def test_each_builder_installs_its_lock_with_the_makefiles_uv(stages, builder_name: str, lock: str) -> None:
+    chain = stage_chain(stages, builder_name)
+    runs = " ".join(r.args for s in chain for r in s.all("RUN"))
     assert f"uv=={makefile_uv_version()}" in runs
-    assert re.search(r"uv pip sync .*requirements\.lock", runs), "install exactly the lock"
+    assert re.search(rf"uv pip sync .*{re.escape(lock)}(\s|$)", runs), f"{builder_name}: sync {lock}"
+    syncs = re.findall(r"uv pip sync .*?(requirements[\w-]*\.lock)", runs)
+    assert syncs == [lock], f"{builder_name} installs {syncs}, not only {lock}"
     assert "requirements-dev.lock" not in DOCKERFILE.read_text(), "no test tools in the image"
+    builder = by_name(stages, builder_name)
     copied = [src for c in builder.all("COPY") for src in copy_parts(c)[1]]
-    assert "requirements.lock" in copied
+    assert lock in copied
     # the lock is copied and installed before the code: code changes keep the dependency layer
     order = [i.keyword + " " + i.args for i in builder.instructions]
     lock_install = next(n for n, line in enumerate(order) if "pip sync" in line)
     code_copy = next(n for n, line in enumerate(order) if line.startswith("COPY src"))
     assert lock_install < code_copy
+
+
+@pytest.mark.parametrize(("target", "builder_name"), [("serve", "builder-serve"), ("pipelines", "builder")])
+def test_each_target_takes_the_environment_of_its_builder(stages, target: str, builder_name: str) -> None:
+    """serve gets only the serving lock's packages, pipelines the full runtime lock."""
+    sources = {
+        (copy_parts(c)[0].get("from"), copy_parts(c)[2].rstrip("/"))
+        for s in stage_chain(stages, target)
+        for c in s.all("COPY")
+    }
+    venv_from = {src for src, dest in sources if dest == "/opt/venv"}
+    assert venv_from == {builder_name}, f"{target} copies /opt/venv from {venv_from}"
+    assert (builder_name, "/app/src") in sources
 
 
 @pytest.mark.parametrize("target", ["serve", "pipelines"])
