@@ -132,15 +132,43 @@ def test_pages_publishes_kedro_viz(ci: dict) -> None:
 def test_build_and_manual_deploy(ci: dict) -> None:
     all_jobs = jobs(ci)
     build, deploy = all_jobs["build"], all_jobs["deploy"]
-    assert "/kaniko/executor" in script(build) or "docker build" in script(build)
+    assert "buildctl-daemonless.sh build" in script(build)
     assert {t for m in build["parallel"]["matrix"] for t in m["TARGET"]} == {"serve", "pipelines"}
-    assert "--target" in script(build)
+    assert '--opt target="$TARGET"' in script(build)
+    assert "push=true" in script(build) and "$CI_COMMIT_SHA" in script(build)
     assert any(r.get("when") == "manual" for r in deploy["rules"])
     assert "kubectl apply -k" in script(deploy)
     assert "../deploy/$DEPLOY_VARIANT" in script(deploy)
     for variant in ("base", "single-pod"):
         assert (ROOT / "deploy" / variant / "kustomization.yaml").is_file()
     assert ci["variables"]["DEPLOY_VARIANT"] == "base"
+
+
+def job_images(ci: dict) -> dict[str, str]:
+    """Job name -> the image it runs in, with the file's variables expanded."""
+    out = {}
+    for name, job in jobs(ci).items():
+        variables = {**ci.get("variables", {}), **job.get("variables", {})}
+        image = job.get("image", ci.get("image", ""))
+        image = image.get("name", "") if isinstance(image, dict) else image
+        for _ in range(3):
+            image = re.sub(r"\$\{?(\w+)\}?", lambda m, v=variables: str(v.get(m[1], m[0])), image)
+        out[name] = image
+    return out
+
+
+def test_job_images_are_maintained_and_pinned(ci: dict) -> None:
+    images = job_images(ci)
+    assert images["build"].startswith("moby/buildkit:") and images["build"].endswith("-rootless")
+    for name, image in images.items():
+        assert image and "$" not in image, f"{name}: image {image!r} does not resolve"
+        assert "kaniko" not in image, f"{name}: kaniko is archived"
+        assert not image.startswith(("bitnami/", "docker.io/bitnami/")), f"{name}: bitnami's images are gone"
+        tag = image.split("@")[0].rsplit("/", 1)[-1].partition(":")[2]
+        assert tag and tag != "latest" and "@" not in tag, f"{name}: {image!r} needs a pinned version tag"
+        assert re.search(r"\d", tag), f"{name}: {image!r} is not pinned to a version"
+    text = CI_FILE.read_text().lower()
+    assert "kaniko" not in text and "bitnami" not in text
 
 
 def test_secrets_only_come_from_ci_variables(ci: dict) -> None:
