@@ -5,7 +5,8 @@ of CPUs) workers each load the model once, with ``FRAUD_WORKER_THREADS`` (8) req
 ``FRAUD_WORKER_TIMEOUT`` (30 s) kills a stuck worker; ``FRAUD_GRACEFUL_TIMEOUT`` (30 s) lets
 in-flight requests finish on SIGTERM/SIGHUP; ``FRAUD_MAX_REQUESTS`` (0 = never) recycles
 workers; ``FRAUD_ACCESS_LOG`` ("-" for stdout, unset for none) and ``FRAUD_LOG_LEVEL`` (info)
-control logging. See docs/serving.md.
+control logging; ``FRAUD_LOG_FORMAT=json`` makes every record one JSON object (app and gunicorn,
+src/fraud_kedro/service_logs.py). See docs/serving.md.
 
 Threads do not score in parallel (the GIL; scoring is CPU-bound): they let the requests that arrive
 while a worker is busy wait *inside* it, where the Coalescer scores them together in one call. A
@@ -50,6 +51,10 @@ accesslog = os.environ.get("FRAUD_ACCESS_LOG") or None
 errorlog = "-"
 loglevel = os.environ.get("FRAUD_LOG_LEVEL", "info").lower()
 capture_output = False
+if os.environ.get("FRAUD_LOG_FORMAT", "").strip().lower() == "json":  # one JSON object per record
+    from fraud_kedro.service_logs import gunicorn_logconfig
+
+    logconfig_dict = gunicorn_logconfig(accesslog)
 
 
 def on_starting(server) -> None:

@@ -20,6 +20,7 @@ from typing import Any
 
 from flask import Flask, Response, g, request
 
+from fraud_kedro import service_logs
 from fraud_kedro.api.errors import register_error_handlers
 from fraud_kedro.api.history_cache import HistoryCache
 from fraud_kedro.api.model_loader import LoadedModel, ModelHolder, ModelWatcher
@@ -133,22 +134,29 @@ class ServiceState:
         return out
 
 
-_LOG_FORMAT = "%(asctime)s %(levelname)s [%(process)d] %(name)s: %(message)s"
-
-
 def _configure_logging(level: str) -> None:
     # importing kedro (the model needs it) installs its rich console handler on the root logger;
     # a server wants plain one-line records, so that handler is replaced by a stream handler
+    # (FRAUD_LOG_FORMAT=json: one JSON object per record, fraud_kedro/service_logs.py)
     import kedro.framework.project  # noqa: F401
 
+    fmt = service_logs.log_format()
     root = logging.getLogger()
     rich = [h for h in root.handlers if type(h).__name__ == "RichHandler"]
     for handler in rich:
         root.removeHandler(handler)
-    if rich or not root.handlers:
-        handler = logging.StreamHandler()
-        handler.setFormatter(logging.Formatter(_LOG_FORMAT))
-        root.addHandler(handler)
+    ours = [h for h in root.handlers if getattr(h, "_fraud_service", False)]
+    if fmt == "json":  # every plain console handler of the root logger writes JSON instead
+        for handler in list(root.handlers):
+            if handler in ours or type(handler) is logging.StreamHandler:
+                root.removeHandler(handler)
+        root.addHandler(service_logs.make_handler(fmt))
+    elif any(isinstance(h.formatter, service_logs.JsonFormatter) for h in ours):  # back to text
+        for handler in ours:
+            root.removeHandler(handler)
+        root.addHandler(service_logs.make_handler(fmt))
+    elif rich or not root.handlers:
+        root.addHandler(service_logs.make_handler(fmt))
     logging.getLogger("fraud_kedro").setLevel(level)
     # the inference nodes run on every request: kedro's "Running node" line is noise here
     logging.getLogger("kedro.pipeline.node").setLevel(logging.WARNING)
@@ -323,6 +331,7 @@ def create_app(config: ServingConfig | Mapping[str, Any] | None = None) -> Flask
     @app.before_request
     def _start_timer() -> None:
         g.started = time.perf_counter()
+        g.request_id = service_logs.request_id_from(request.headers.get(service_logs.REQUEST_ID_HEADER))
 
     @app.after_request
     def _observe(response: Response) -> Response:
@@ -332,6 +341,8 @@ def create_app(config: ServingConfig | Mapping[str, Any] | None = None) -> Flask
         metrics.requests.labels(*labels).inc()
         metrics.latency.labels(*labels).observe(elapsed)
         response.headers["Server-Timing"] = f"app;dur={elapsed * 1e3:.3f}"
+        if "request_id" in g:
+            response.headers[service_logs.REQUEST_ID_HEADER] = g.request_id
         return response
 
     return app
