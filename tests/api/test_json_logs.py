@@ -22,8 +22,8 @@ BODY = {"transaction_id": 9_000_001, "timestamp": "2018-05-25T10:00:00", "custom
 @pytest.fixture
 def json_app(registry, state_db, monkeypatch: pytest.MonkeyPatch):
     """An app built with FRAUD_LOG_FORMAT=json; its root handler writes into a buffer."""
-    root = logging.getLogger()
-    before = list(root.handlers)
+    root, mlflow_logger = logging.getLogger(), logging.getLogger("mlflow")
+    before, mlflow_before = list(root.handlers), (list(mlflow_logger.handlers), mlflow_logger.propagate)
     monkeypatch.setenv("FRAUD_LOG_FORMAT", "json")
     app = create_app(make_config(registry, state_db, api_keys=API_KEY))
     ours = [h for h in root.handlers if getattr(h, "_fraud_service", False)]
@@ -32,6 +32,8 @@ def json_app(registry, state_db, monkeypatch: pytest.MonkeyPatch):
     ours[0].setStream(buffer)
     yield app, buffer
     root.handlers[:] = before
+    mlflow_logger.handlers[:], mlflow_logger.propagate = mlflow_before
+    logging.captureWarnings(False)
 
 
 def records(buffer: io.StringIO) -> list[dict]:

@@ -147,10 +147,16 @@ def _configure_logging(level: str) -> None:
         root.removeHandler(handler)
     ours = [h for h in root.handlers if getattr(h, "_fraud_service", False)]
     if fmt == "json":  # every plain console handler of the root logger writes JSON instead
+        import mlflow  # noqa: F401 - mlflow gives its logger a text handler of its own on import
+
         for handler in list(root.handlers):
             if handler in ours or type(handler) is logging.StreamHandler:
                 root.removeHandler(handler)
         root.addHandler(service_logs.make_handler(fmt))
+        mlflow_logger = logging.getLogger("mlflow")
+        mlflow_logger.handlers.clear()
+        mlflow_logger.propagate = True
+        logging.captureWarnings(True)  # warnings too, as records of the py.warnings logger
     elif any(isinstance(h.formatter, service_logs.JsonFormatter) for h in ours):  # back to text
         for handler in ours:
             root.removeHandler(handler)
