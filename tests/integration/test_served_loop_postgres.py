@@ -7,6 +7,9 @@ reads the served transactions with settled labels) -> the quality gate promotes 
 ``POST /admin/reload`` serves v2. The sequence of docs/serving.md ("Retraining from served
 traffic"), at ``--env small``: the simulated world drifts from day 60 on, the history file the
 model is trained on ends there and the service scores the 30 days after it.
+
+Cost: about 150 s of CPU, nearly all of it the two Kedro trainings (MLflow model logging
+included) and two model loads; 7-10 min wall clock on the shared 2-core machine.
 """
 
 from __future__ import annotations
