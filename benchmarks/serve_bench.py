@@ -493,6 +493,7 @@ def _floor(model, features: pd.DataFrame, env: dict, workdir: Path, levels: list
     (workdir / "floor_app.py").write_text(FLOOR_APP)
     port = _free_port()
     floor_env = {**env, "FLOOR_MODEL": str(workdir / "floor.pkl"), "OMP_NUM_THREADS": "1"}
+    log = (workdir / "floor.log").open("wb")
     proc = subprocess.Popen(
         [
             str(Path(sys.executable).parent / "gunicorn"),
@@ -505,15 +506,21 @@ def _floor(model, features: pd.DataFrame, env: dict, workdir: Path, levels: list
             "floor_app:app",
         ],
         env=floor_env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+        stdout=log,
+        stderr=subprocess.STDOUT,
     )
     try:
         _wait(port, "/score", proc, method="POST")
+        time.sleep(3)  # as for the service: the other worker may still be loading
+        drive(port, "/score", [b"{}"] * 20, 2, [1] * 20, "floor", "warm-up")  # not reported
         body = [b"{}"] * max(args.single_requests, 20 * max(levels))
         out = [drive(port, "/score", body, c, [1] * len(body), "floor", "single") for c in levels]
     finally:
         _stop(proc)
+        log.close()
+    if any(r.errors for r in out):
+        tail = (workdir / "floor.log").read_text(errors="replace")[-2000:]
+        logger.warning("floor app errors; its log ends with:\n%s", tail)
     return out
 
 

@@ -38,14 +38,18 @@ class Project:
     runs_after_ingest: int = -1
     logs: dict[str, str] = field(default_factory=dict)
 
-    def run(self, *args: str) -> str:
-        """``kedro run --env small *args`` in the copy; fails the test with the log on error."""
+    def run(self, *args: str, extra_env: dict[str, str] | None = None) -> str:
+        """``kedro run --env small *args`` in the copy; fails the test with the log on error.
+
+        ``extra_env`` (e.g. ``FRAUD_STATE_URL``) is set after the shell's ``FRAUD_*`` are dropped.
+        """
         env = {**os.environ, **QUIET, "MLFLOW_TRACKING_URI": self.tracking_uri}
         for name in list(env):  # nothing from other suites or the developer's shell leaks in
             if name in ("MLFLOW_REGISTRY_URI", "KEDRO_ENV", "KEDRO_LOGGING_CONFIG") or name.startswith(
                 "FRAUD_"
             ):
                 env.pop(name)
+        env.update(extra_env or {})
         cmd = [sys.executable, "-m", "kedro", "run", "--env", "small", *args]
         proc = subprocess.run(
             cmd, cwd=self.path, env=env, capture_output=True, text=True, timeout=900, check=False
