@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -77,6 +78,18 @@ def _chunk_meta(result: pd.DataFrame) -> pd.DataFrame:
     )
 
 
+def _alert_frame(meta: pd.DataFrame, values: np.ndarray, threshold: Any, **labels: str) -> pd.DataFrame:
+    """One row per chunk: the chunk's columns, ``labels`` (kind, column, method or check), the
+    value, the threshold and whether the value is above it."""
+    frame = meta.copy()
+    for name, label in labels.items():
+        frame[name] = label
+    frame["value"] = values
+    frame["threshold"] = threshold
+    frame["alert"] = values > threshold
+    return frame
+
+
 def _check_chunks(meta: pd.DataFrame, n_reference: int, n_analysis: int, chunk_size: int) -> None:
     for period, n in (("reference", n_reference), ("analysis", n_analysis)):
         part = meta[meta["period"] == period]
@@ -125,14 +138,9 @@ def univariate_drift(
     frames = []
     for col in columns:
         values = result[(col, method, "value")].astype(np.float64).to_numpy()
-        frame = meta.copy()
-        frame["kind"] = "univariate"
-        frame["column"] = col
-        frame["method"] = method
-        frame["value"] = values
-        frame["threshold"] = float(threshold)
-        frame["alert"] = values > threshold
-        frames.append(frame)
+        frames.append(
+            _alert_frame(meta, values, float(threshold), kind="univariate", column=col, method=method)
+        )
     return pd.concat(frames, ignore_index=True)[DRIFT_COLUMNS]
 
 
@@ -169,13 +177,10 @@ def multivariate_drift(
     band = result[("reconstruction_error", "upper_threshold")].astype(np.float64).to_numpy()
     reference_mean = float(np.nanmean(values[meta["period"].to_numpy() == "reference"]))
     threshold = np.maximum(band, reference_mean * (1 + min_relative_increase))
-    frame = meta.copy()
-    frame["kind"] = "multivariate"
-    frame["column"] = MULTIVARIATE_COLUMN
-    frame["method"] = "pca_reconstruction_error"
-    frame["value"] = values
-    frame["threshold"] = threshold
-    frame["alert"] = values > threshold
+    frame = _alert_frame(
+        meta, values, threshold, kind="multivariate", column=MULTIVARIATE_COLUMN,
+        method="pca_reconstruction_error",
+    )  # fmt: skip
     return frame[DRIFT_COLUMNS]
 
 
@@ -205,13 +210,10 @@ def domain_classifier_drift(
         result = _nannyml.result_frame(calc.calculate(_numeric(analysis, columns)))
     meta = _chunk_meta(result)
     values = result[("domain_classifier_auroc", "value")].astype(np.float64).to_numpy()
-    frame = meta.copy()
-    frame["kind"] = "multivariate"
-    frame["column"] = MULTIVARIATE_COLUMN
-    frame["method"] = "domain_classifier_auroc"
-    frame["value"] = values
-    frame["threshold"] = float(threshold)
-    frame["alert"] = values > threshold
+    frame = _alert_frame(
+        meta, values, float(threshold), kind="multivariate", column=MULTIVARIATE_COLUMN,
+        method="domain_classifier_auroc",
+    )  # fmt: skip
     return frame[DRIFT_COLUMNS]
 
 
@@ -250,11 +252,5 @@ def data_quality(
         meta = _chunk_meta(result)
         for col in columns:
             values = result[(col, "value")].astype(np.float64).to_numpy()
-            frame = meta.copy()
-            frame["column"] = col
-            frame["check"] = check
-            frame["value"] = values
-            frame["threshold"] = float(limit)
-            frame["alert"] = values > limit
-            frames.append(frame)
+            frames.append(_alert_frame(meta, values, float(limit), column=col, check=check))
     return pd.concat(frames, ignore_index=True)[QUALITY_COLUMNS]
