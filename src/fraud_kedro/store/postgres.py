@@ -17,7 +17,7 @@ import json
 import logging
 import os
 import threading
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from datetime import datetime, timedelta
 from typing import Any
@@ -249,19 +249,10 @@ class PostgresStateStore(SqlStateStore):
 
     # -- reads -----------------------------------------------------------------------------------
 
-    def history(
-        self,
-        customer_keys: Iterable[int | str],
-        terminal_keys: Iterable[int | str],
-        window: HistoryWindow,
-    ) -> History:
-        """Earlier transactions of these customers and terminals within ``window``, each once.
-
-        Raises:
-            StateStoreError: On a database error.
-        """
-        customers = [str(k) for k in dict.fromkeys(customer_keys)]
-        terminals = [str(k) for k in dict.fromkeys(terminal_keys)]
+    def _history(self, customers: list[Any], terminals: list[Any], window: HistoryWindow) -> History:
+        """The rows of :meth:`history`: one ``UNION`` of two ``ANY`` queries (keys as TEXT)."""
+        customers = [str(k) for k in customers]
+        terminals = [str(k) for k in terminals]
         cols = HISTORY_COLUMNS
         sql = (
             f"SELECT {cols} FROM transactions WHERE customer_id = ANY(%s) AND ts_us >= %s "

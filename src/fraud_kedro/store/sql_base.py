@@ -14,14 +14,22 @@ import json
 import logging
 import os
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime
 from typing import Any, ClassVar
 
 import numpy as np
 
+from fraud_kedro.features import HistoryWindow
 from fraud_kedro.store.interface import TABLES
-from fraud_kedro.store.types import DuplicateTransactionError, ModelRef, RawLog, Role, StateStoreError
+from fraud_kedro.store.types import (
+    DuplicateTransactionError,
+    History,
+    ModelRef,
+    RawLog,
+    Role,
+    StateStoreError,
+)
 
 US_PER_S = 1_000_000
 HISTORY_COLUMNS = "transaction_id, ts_us, customer_id, terminal_id, amount, is_fraud"
@@ -83,6 +91,10 @@ class SqlStateStore:
 
     def _write(self, action: str, fn: Callable[[Any], Any]) -> Any:
         """Run ``fn(conn)`` in one write transaction; driver errors become StateStoreError."""
+        raise NotImplementedError
+
+    def _history(self, customers: list[Any], terminals: list[Any], window: HistoryWindow) -> History:
+        """The rows of :meth:`history` for distinct keys."""
         raise NotImplementedError
 
     def _snapshot(self, conn: Any) -> contextlib.AbstractContextManager[Any]:
@@ -230,6 +242,27 @@ class SqlStateStore:
         )
 
     # -- StateStore methods ----------------------------------------------------------------------
+
+    def history(
+        self,
+        customer_keys: Iterable[int | str],
+        terminal_keys: Iterable[int | str],
+        window: HistoryWindow,
+    ) -> History:
+        """Earlier transactions of these customers and terminals within ``window``.
+
+        Args:
+            customer_keys: Canonical customer ids.
+            terminal_keys: Canonical terminal ids.
+            window: Time bounds of the rows needed.
+
+        Returns:
+            The rows, each once.
+
+        Raises:
+            StateStoreError: On a database error.
+        """
+        return self._history(list(dict.fromkeys(customer_keys)), list(dict.fromkeys(terminal_keys)), window)
 
     def record_scores(
         self,

@@ -13,7 +13,7 @@ import os
 import sqlite3
 import threading
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -170,27 +170,8 @@ class SqliteStateStore(SqlStateStore):
 
     # -- reads -------------------------------------------------------------------------------
 
-    def history(
-        self,
-        customer_keys: Iterable[int | str],
-        terminal_keys: Iterable[int | str],
-        window: HistoryWindow,
-    ) -> History:
-        """Earlier transactions of these customers and terminals within ``window``.
-
-        Args:
-            customer_keys: Canonical customer ids.
-            terminal_keys: Canonical terminal ids.
-            window: Time bounds of the rows needed.
-
-        Returns:
-            The rows, each once.
-
-        Raises:
-            StateStoreError: On a database error.
-        """
-        customers = list(dict.fromkeys(customer_keys))
-        terminals = list(dict.fromkeys(terminal_keys))
+    def _history(self, customers: list[Any], terminals: list[Any], window: HistoryWindow) -> History:
+        """The rows of :meth:`history`: one ``UNION`` query, or ``IN`` chunks of 500 keys."""
         cols = HISTORY_COLUMNS
         rows: list[tuple] = []
         try:
