@@ -42,12 +42,36 @@ class _Booster(ClassifierMixin, BaseEstimator):
         """Class at probability 0.5."""
         return (self.raw_score(X) >= 0.0).astype(int)
 
-    def _check_y(self, y: Any) -> np.ndarray:
+    def _keep(self, hyperparameters: dict[str, Any]) -> None:
+        """Store the constructor's arguments as attributes (what scikit-learn's cloning reads)."""
+        for name, value in hyperparameters.items():
+            if name not in ("self", "__class__"):
+                setattr(self, name, value)
+
+    def fit(
+        self,
+        X: Any,  # noqa: N803
+        y: Any,
+        eval_set: tuple[Any, Any] | None = None,
+        early_stopping_rounds: int | None = None,
+    ) -> _Booster:
+        """Fit; with ``eval_set`` and ``early_stopping_rounds``, stop on the validation fold's
+        average precision (LightGBM) or area under PR (XGBoost)."""
         y = np.asarray(y).astype(int)
         self.classes_ = np.array([0, 1])
         if not set(np.unique(y)) <= {0, 1}:
             raise ValueError("binary labels 0/1 expected")
-        return y
+        valid = None
+        if eval_set is not None and early_stopping_rounds:
+            valid = (np.asarray(eval_set[0], dtype=np.float64), np.asarray(eval_set[1]).astype(int))
+        self._train(np.asarray(X, dtype=np.float64), y, valid, int(early_stopping_rounds or 0))
+        return self
+
+    def _train(
+        self, X: np.ndarray, y: np.ndarray, valid: tuple[np.ndarray, np.ndarray] | None, rounds: int  # noqa: N803
+    ) -> None:
+        """Train the booster (``valid``: the early-stopping fold, or None)."""
+        raise NotImplementedError
 
 
 class LightGBMClassifier(_Booster):
@@ -70,28 +94,13 @@ class LightGBMClassifier(_Booster):
         n_jobs: int = 1,
         random_state: int = 0,
     ) -> None:
-        self.n_estimators = n_estimators
-        self.learning_rate = learning_rate
-        self.num_leaves = num_leaves
-        self.max_depth = max_depth
-        self.min_child_samples = min_child_samples
-        self.reg_lambda = reg_lambda
-        self.colsample_bytree = colsample_bytree
-        self.scale_pos_weight = scale_pos_weight
-        self.n_jobs = n_jobs
-        self.random_state = random_state
+        self._keep(locals())
 
-    def fit(
-        self,
-        X: Any,  # noqa: N803
-        y: Any,
-        eval_set: tuple[Any, Any] | None = None,
-        early_stopping_rounds: int | None = None,
-    ) -> LightGBMClassifier:
-        """Fit; with ``eval_set`` and ``early_stopping_rounds``, stop on its average precision."""
+    def _train(
+        self, X: np.ndarray, y: np.ndarray, valid: tuple[np.ndarray, np.ndarray] | None, rounds: int  # noqa: N803
+    ) -> None:
         import lightgbm as lgb
 
-        y = self._check_y(y)
         params = {
             "objective": "binary",
             "learning_rate": self.learning_rate,
@@ -108,18 +117,16 @@ class LightGBMClassifier(_Booster):
             "verbose": -1,
             "metric": "average_precision",
         }
-        train = lgb.Dataset(np.asarray(X, dtype=np.float64), y, free_raw_data=True)
-        valid, callbacks = [], []
-        if eval_set is not None and early_stopping_rounds:
-            valid = [lgb.Dataset(np.asarray(eval_set[0], dtype=np.float64),
-                                 np.asarray(eval_set[1]).astype(int), reference=train)]
-            callbacks = [lgb.early_stopping(int(early_stopping_rounds), verbose=False)]
+        train = lgb.Dataset(X, y, free_raw_data=True)
+        sets, callbacks = [], []
+        if valid is not None:
+            sets = [lgb.Dataset(valid[0], valid[1], reference=train)]
+            callbacks = [lgb.early_stopping(rounds, verbose=False)]
         self.booster_ = lgb.train(params, train, num_boost_round=int(self.n_estimators),
-                                  valid_sets=valid, callbacks=callbacks)
+                                  valid_sets=sets, callbacks=callbacks)
         best = self.booster_.best_iteration
         self.best_iteration_ = int(best) if best and best > 0 else int(self.n_estimators)
         self.n_features_in_ = train.num_feature()
-        return self
 
     def raw_score(self, X: Any) -> np.ndarray:  # noqa: N803
         """The margin (log-odds) of each row."""
@@ -148,28 +155,13 @@ class XGBoostClassifier(_Booster):
         n_jobs: int = 1,
         random_state: int = 0,
     ) -> None:
-        self.n_estimators = n_estimators
-        self.learning_rate = learning_rate
-        self.max_depth = max_depth
-        self.min_child_weight = min_child_weight
-        self.reg_lambda = reg_lambda
-        self.colsample_bytree = colsample_bytree
-        self.subsample = subsample
-        self.scale_pos_weight = scale_pos_weight
-        self.n_jobs = n_jobs
-        self.random_state = random_state
+        self._keep(locals())
 
-    def fit(
-        self,
-        X: Any,  # noqa: N803
-        y: Any,
-        eval_set: tuple[Any, Any] | None = None,
-        early_stopping_rounds: int | None = None,
-    ) -> XGBoostClassifier:
-        """Fit; with ``eval_set`` and ``early_stopping_rounds``, stop on its area under PR."""
+    def _train(
+        self, X: np.ndarray, y: np.ndarray, valid: tuple[np.ndarray, np.ndarray] | None, rounds: int  # noqa: N803
+    ) -> None:
         import xgboost as xgb
 
-        y = self._check_y(y)
         params = {
             "objective": "binary:logistic",
             "eval_metric": "aucpr",
@@ -184,19 +176,16 @@ class XGBoostClassifier(_Booster):
             "nthread": self.n_jobs,
             "seed": self.random_state,
         }
-        train = xgb.DMatrix(np.asarray(X, dtype=np.float64), label=y, nthread=self.n_jobs)
-        evals, rounds = [], None
-        if eval_set is not None and early_stopping_rounds:
-            evals = [(xgb.DMatrix(np.asarray(eval_set[0], dtype=np.float64),
-                                  label=np.asarray(eval_set[1]).astype(int),
-                                  nthread=self.n_jobs), "validation")]
-            rounds = int(early_stopping_rounds)
+        train = xgb.DMatrix(X, label=y, nthread=self.n_jobs)
+        evals = []
+        if valid is not None:
+            evals = [(xgb.DMatrix(valid[0], label=valid[1], nthread=self.n_jobs), "validation")]
+        stop = rounds if valid is not None else None
         self.booster_ = xgb.train(params, train, num_boost_round=int(self.n_estimators),
-                                  evals=evals, early_stopping_rounds=rounds, verbose_eval=False)
-        best = getattr(self.booster_, "best_iteration", None) if rounds else None
+                                  evals=evals, early_stopping_rounds=stop, verbose_eval=False)
+        best = getattr(self.booster_, "best_iteration", None) if stop else None
         self.best_iteration_ = int(best) + 1 if best is not None else int(self.n_estimators)
         self.n_features_in_ = train.num_col()
-        return self
 
     def raw_score(self, X: Any) -> np.ndarray:  # noqa: N803
         """The margin (log-odds) of each row."""

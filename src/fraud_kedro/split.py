@@ -79,6 +79,33 @@ def split_windows(timestamps: pd.Series, params: SplitParams) -> dict[str, str]:
     }
 
 
+def split_info(
+    windows: dict[str, str],
+    delay_days: float,
+    train: pd.DataFrame,
+    test: pd.DataFrame,
+    label: str,
+    production_rows: int,
+) -> dict:
+    """The split's summary: its windows, the label delay, rows and frauds of each part."""
+    info = {
+        **windows,
+        "delay_days": delay_days,
+        "train_rows": len(train),
+        "train_frauds": int(train[label].sum()),
+        "test_rows": len(test),
+        "test_frauds": int(test[label].sum()),
+        "production_rows": int(production_rows),
+    }
+    return info
+
+
+def check_split_info(info: dict) -> None:
+    """Raise ValueError when the train or the test window holds no fraud (showing ``info``)."""
+    if info["train_frauds"] == 0 or info["test_frauds"] == 0:
+        raise ValueError(f"the split leaves no fraud in the train or test window: {info}")
+
+
 def _iso(ts: pd.Timestamp) -> str:
     """``YYYY-MM-DD`` at midnight, else the ISO date-time."""
     return str(ts.date()) if ts == ts.normalize() else ts.isoformat()

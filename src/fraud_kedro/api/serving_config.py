@@ -24,27 +24,35 @@ class ConfigError(ValueError):
     """A setting has a value the service cannot use."""
 
 
-def _int(env: Mapping[str, str], name: str, default: int, minimum: int = 0) -> int:
+def _number(env: Mapping[str, str], name: str, convert: type, what: str) -> Any:
+    """``convert`` of the variable ``name``; None when it is unset or blank."""
     raw = env.get(name)
     if raw is None or raw.strip() == "":
-        return default
+        return None
     try:
-        value = int(raw)
+        return convert(raw)
     except ValueError as exc:
-        raise ConfigError(f"{name} must be an integer, got {raw!r}") from exc
+        raise ConfigError(f"{name} must be {what}, got {raw!r}") from exc
+
+
+def env_int(env: Mapping[str, str], name: str, default: int, minimum: int = 0) -> int:
+    """An integer setting (``default`` when unset), at least ``minimum``.
+
+    Raises:
+        ConfigError: Not an integer, or below ``minimum`` (naming the variable).
+    """
+    value = _number(env, name, int, "an integer")
+    if value is None:
+        return default
     if value < minimum:
         raise ConfigError(f"{name} must be >= {minimum}, got {value}")
     return value
 
 
 def _float(env: Mapping[str, str], name: str, default: float, lo: float, hi: float) -> float:
-    raw = env.get(name)
-    if raw is None or raw.strip() == "":
+    value = _number(env, name, float, "a number")
+    if value is None:
         return default
-    try:
-        value = float(raw)
-    except ValueError as exc:
-        raise ConfigError(f"{name} must be a number, got {raw!r}") from exc
     if not lo <= value <= hi:
         raise ConfigError(f"{name} must be within [{lo}, {hi}], got {value}")
     return value
@@ -148,20 +156,20 @@ class ServingConfig:
             admin_keys=admin_keys,
             state_db=state_url_from_env(env),
             state_synchronous=synchronous,
-            state_busy_timeout_ms=_int(env, "FRAUD_STATE_BUSY_TIMEOUT_MS", 5000),
+            state_busy_timeout_ms=env_int(env, "FRAUD_STATE_BUSY_TIMEOUT_MS", 5000),
             seed_path=env.get("FRAUD_SEED_PATH", DEFAULT_SEED_PATH),
-            max_batch=_int(env, "FRAUD_MAX_BATCH", 10_000, minimum=1),
-            max_body_bytes=_int(env, "FRAUD_MAX_BODY_BYTES", 8 * 1024 * 1024, minimum=1024),
+            max_batch=env_int(env, "FRAUD_MAX_BATCH", 10_000, minimum=1),
+            max_body_bytes=env_int(env, "FRAUD_MAX_BODY_BYTES", 8 * 1024 * 1024, minimum=1024),
             max_amount=_float(env, "FRAUD_MAX_AMOUNT", 1e9, 0.0, 1e15),
-            model_poll_seconds=_int(env, "FRAUD_MODEL_POLL_SECONDS", 60),
-            model_sync_seconds=_int(env, "FRAUD_MODEL_SYNC_SECONDS", 2),
+            model_poll_seconds=env_int(env, "FRAUD_MODEL_POLL_SECONDS", 60),
+            model_sync_seconds=env_int(env, "FRAUD_MODEL_SYNC_SECONDS", 2),
             shadow_model_uri=env.get("FRAUD_SHADOW_MODEL_URI") or None,
             shadow_share=_float(env, "FRAUD_SHADOW_SHARE", 1.0, 0.0, 1.0),
             shadow_after_response=_bool(env, "FRAUD_SHADOW_AFTER_RESPONSE", True),
             model_name=env.get("FRAUD_MODEL_NAME") or MODEL_NAME,
             log_level=(env.get("FRAUD_LOG_LEVEL") or "INFO").upper(),
-            numeric_threads=_int(env, "FRAUD_NUMERIC_THREADS", 1),
-            history_cache_rows=_int(env, "FRAUD_HISTORY_CACHE_ROWS", 2_000_000),
+            numeric_threads=env_int(env, "FRAUD_NUMERIC_THREADS", 1),
+            history_cache_rows=env_int(env, "FRAUD_HISTORY_CACHE_ROWS", 2_000_000),
             warm_up=_bool(env, "FRAUD_WARM_UP", True),
         )
 

@@ -24,7 +24,7 @@ from fraud_kedro.monitoring.params import MonitoringParams
 from fraud_kedro.pipelines.data_processing import nodes as processing
 from fraud_kedro.pipelines.evaluation.nodes import score_table
 from fraud_kedro.pipelines.monitoring import nodes as monitoring
-from fraud_kedro.split import SplitParams, drop_known_compromised, split_windows
+from fraud_kedro.split import SplitParams, check_split_info, drop_known_compromised, split_info, split_windows
 
 logger = logging.getLogger(__name__)
 
@@ -126,19 +126,12 @@ def split_data(
         )
     test = test.reset_index(drop=True)
     production = table[ts >= test_end]
-    info = {
-        **windows,
-        "delay_days": params.delay_days,
-        "train_rows": len(train),
-        "train_frauds": int(train[cols.label].sum()),
-        "test_rows": len(test),
-        "test_frauds": int(test[cols.label].sum()),
-        "production_rows": int(production.shape[0].compute()),
-    }
+    info = split_info(
+        windows, params.delay_days, train, test, cols.label, production.shape[0].compute()
+    )
     logger.info("split (dask): %s; training history %d rows from %s", info, len(history),
                 history_start.date())
-    if info["train_frauds"] == 0 or info["test_frauds"] == 0:
-        raise ValueError(f"the split leaves no fraud in the train or test window: {info}")
+    check_split_info(info)
     return history, train, test, production, info
 
 

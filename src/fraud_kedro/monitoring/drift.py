@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -77,6 +78,36 @@ def _chunk_meta(result: pd.DataFrame) -> pd.DataFrame:
     )
 
 
+def _fit_calculate(
+    calc: Any, reference: pd.DataFrame, analysis: pd.DataFrame, columns: list[str]
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Fit a NannyML calculator on the reference, run it on the analysis period; its flat result
+    frame and the chunks' columns."""
+    calc.fit(_numeric(reference, columns))
+    result = _nannyml.result_frame(calc.calculate(_numeric(analysis, columns)))
+    return result, _chunk_meta(result)
+
+
+def _alert_frame(meta: pd.DataFrame, values: np.ndarray, threshold: Any, **labels: str) -> pd.DataFrame:
+    """One row per chunk: the chunk's columns, ``labels`` (kind, column, method or check), the
+    value, the threshold and whether the value is above it."""
+    frame = meta.copy()
+    for name, label in labels.items():
+        frame[name] = label
+    frame["value"] = values
+    frame["threshold"] = threshold
+    frame["alert"] = values > threshold
+    return frame
+
+
+def _multivariate_frame(meta: pd.DataFrame, values: np.ndarray, threshold: Any, method: str) -> pd.DataFrame:
+    """The rows of one multivariate drift method (``column`` = ``__all_features__``)."""
+    frame = _alert_frame(
+        meta, values, threshold, kind="multivariate", column=MULTIVARIATE_COLUMN, method=method
+    )
+    return frame[DRIFT_COLUMNS]
+
+
 def _check_chunks(meta: pd.DataFrame, n_reference: int, n_analysis: int, chunk_size: int) -> None:
     for period, n in (("reference", n_reference), ("analysis", n_analysis)):
         part = meta[meta["period"] == period]
@@ -118,21 +149,14 @@ def univariate_drift(
             chunker=_nannyml.size_chunker(chunk_size),
             thresholds={method: _nannyml.constant_threshold(None, threshold)},
         )
-        calc.fit(_numeric(reference, columns))
-        result = _nannyml.result_frame(calc.calculate(_numeric(analysis, columns)))
-    meta = _chunk_meta(result)
+        result, meta = _fit_calculate(calc, reference, analysis, columns)
     _check_chunks(meta, len(reference), len(analysis), chunk_size)
     frames = []
     for col in columns:
         values = result[(col, method, "value")].astype(np.float64).to_numpy()
-        frame = meta.copy()
-        frame["kind"] = "univariate"
-        frame["column"] = col
-        frame["method"] = method
-        frame["value"] = values
-        frame["threshold"] = float(threshold)
-        frame["alert"] = values > threshold
-        frames.append(frame)
+        frames.append(
+            _alert_frame(meta, values, float(threshold), kind="univariate", column=col, method=method)
+        )
     return pd.concat(frames, ignore_index=True)[DRIFT_COLUMNS]
 
 
@@ -161,22 +185,13 @@ def multivariate_drift(
             chunker=_nannyml.size_chunker(chunk_size),
             threshold=_nannyml.std_threshold(std_multiplier),
         )
-        calc.fit(_numeric(reference, columns))
-        result = _nannyml.result_frame(calc.calculate(_numeric(analysis, columns)))
-    meta = _chunk_meta(result)
+        result, meta = _fit_calculate(calc, reference, analysis, columns)
     _check_chunks(meta, len(reference), len(analysis), chunk_size)
     values = result[("reconstruction_error", "value")].astype(np.float64).to_numpy()
     band = result[("reconstruction_error", "upper_threshold")].astype(np.float64).to_numpy()
     reference_mean = float(np.nanmean(values[meta["period"].to_numpy() == "reference"]))
     threshold = np.maximum(band, reference_mean * (1 + min_relative_increase))
-    frame = meta.copy()
-    frame["kind"] = "multivariate"
-    frame["column"] = MULTIVARIATE_COLUMN
-    frame["method"] = "pca_reconstruction_error"
-    frame["value"] = values
-    frame["threshold"] = threshold
-    frame["alert"] = values > threshold
-    return frame[DRIFT_COLUMNS]
+    return _multivariate_frame(meta, values, threshold, "pca_reconstruction_error")
 
 
 def domain_classifier_drift(
@@ -201,18 +216,9 @@ def domain_classifier_drift(
             # its defaults pass LightGBM an unknown "silent" key and let it print to stdout
             hyperparameters=_DOMAIN_CLASSIFIER_PARAMS,
         )
-        calc.fit(_numeric(reference, columns))
-        result = _nannyml.result_frame(calc.calculate(_numeric(analysis, columns)))
-    meta = _chunk_meta(result)
+        result, meta = _fit_calculate(calc, reference, analysis, columns)
     values = result[("domain_classifier_auroc", "value")].astype(np.float64).to_numpy()
-    frame = meta.copy()
-    frame["kind"] = "multivariate"
-    frame["column"] = MULTIVARIATE_COLUMN
-    frame["method"] = "domain_classifier_auroc"
-    frame["value"] = values
-    frame["threshold"] = float(threshold)
-    frame["alert"] = values > threshold
-    return frame[DRIFT_COLUMNS]
+    return _multivariate_frame(meta, values, float(threshold), "domain_classifier_auroc")
 
 
 def data_quality(
@@ -250,11 +256,5 @@ def data_quality(
         meta = _chunk_meta(result)
         for col in columns:
             values = result[(col, "value")].astype(np.float64).to_numpy()
-            frame = meta.copy()
-            frame["column"] = col
-            frame["check"] = check
-            frame["value"] = values
-            frame["threshold"] = float(limit)
-            frame["alert"] = values > limit
-            frames.append(frame)
+            frames.append(_alert_frame(meta, values, float(limit), column=col, check=check))
     return pd.concat(frames, ignore_index=True)[QUALITY_COLUMNS]

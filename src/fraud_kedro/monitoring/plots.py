@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
@@ -20,6 +23,21 @@ def _x(frame: pd.DataFrame) -> pd.Series:
     return pd.to_datetime(frame["chunk_end"])
 
 
+def _chunk_traces(fig: go.Figure, row: int, first: bool) -> Callable[..., None]:
+    """A function adding one per-chunk line or marker series to row ``row`` of ``fig`` (in the
+    legend once, from the first row)."""
+
+    def add(frame: pd.DataFrame, y: Any, mode: str, name: str, group: str, **style: Any) -> None:
+        fig.add_trace(
+            go.Scatter(x=_x(frame), y=y, mode=mode, name=name, legendgroup=group,
+                       showlegend=first, **style),
+            row=row,
+            col=1,
+        )  # fmt: skip
+
+    return add
+
+
 def performance_figure(performance: pd.DataFrame) -> go.Figure:
     """Estimated and realised metrics per chunk, with the band, business minimum and alerts."""
     metrics = list(dict.fromkeys(performance["metric"]))
@@ -33,47 +51,15 @@ def performance_figure(performance: pd.DataFrame) -> go.Figure:
     for row, metric in enumerate(metrics, start=1):
         part = performance[performance["metric"] == metric].sort_values("chunk_end")
         first = row == 1
+        trace = _chunk_traces(fig, row, first)
         for period, dash in (("reference", "dot"), ("analysis", "solid")):
             p = part[part["period"] == period]
-            fig.add_trace(
-                go.Scatter(
-                    x=_x(p),
-                    y=p["estimated"],
-                    mode="lines+markers",
-                    name=f"estimated ({period})",
-                    line={"color": "#1f77b4", "dash": dash},
-                    legendgroup=f"est-{period}",
-                    showlegend=first,
-                ),
-                row=row,
-                col=1,
-            )
-        fig.add_trace(
-            go.Scatter(
-                x=_x(part),
-                y=part["realized"],
-                mode="markers",
-                name="realised (labels known)",
-                marker={"color": "#2ca02c", "symbol": "diamond"},
-                legendgroup="real",
-                showlegend=first,
-            ),
-            row=row,
-            col=1,
-        )
-        fig.add_trace(
-            go.Scatter(
-                x=_x(part),
-                y=part["band_lower"],
-                mode="lines",
-                name="NannyML band (lower)",
-                line={"color": "grey", "dash": "dash", "width": 1},
-                legendgroup="band",
-                showlegend=first,
-            ),
-            row=row,
-            col=1,
-        )
+            trace(p, p["estimated"], "lines+markers", f"estimated ({period})", f"est-{period}",
+                  line={"color": "#1f77b4", "dash": dash})  # fmt: skip
+        trace(part, part["realized"], "markers", "realised (labels known)", "real",
+              marker={"color": "#2ca02c", "symbol": "diamond"})  # fmt: skip
+        trace(part, part["band_lower"], "lines", "NannyML band (lower)", "band",
+              line={"color": "grey", "dash": "dash", "width": 1})  # fmt: skip
         minimum = part["min_acceptable"].dropna()
         if len(minimum):
             fig.add_hline(
@@ -85,19 +71,8 @@ def performance_figure(performance: pd.DataFrame) -> go.Figure:
                 annotation_position="bottom left",
             )
         flagged = part[part["alert_estimated"] | part["alert_realized"]]
-        fig.add_trace(
-            go.Scatter(
-                x=_x(flagged),
-                y=flagged["realized"].where(flagged["alert_realized"], flagged["estimated"]),
-                mode="markers",
-                name="alert",
-                marker={"color": "red", "symbol": "x", "size": 10},
-                legendgroup="alert",
-                showlegend=first,
-            ),
-            row=row,
-            col=1,
-        )
+        trace(flagged, flagged["realized"].where(flagged["alert_realized"], flagged["estimated"]),
+              "markers", "alert", "alert", marker={"color": "red", "symbol": "x", "size": 10})  # fmt: skip
     fig.update_layout(
         title="Model performance per chunk: estimated (CBPE) and realised",
         height=260 * max(len(metrics), 1) + 80,

@@ -17,25 +17,23 @@ import json
 import logging
 import os
 import threading
-from collections.abc import Callable, Iterable, Sequence
-from datetime import UTC, datetime, timedelta
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import AbstractContextManager, contextmanager
+from datetime import datetime, timedelta
 from typing import Any
 
-import numpy as np
 import psycopg
 
 from fraud_kedro.features import HistoryWindow
 from fraud_kedro.store.connect import SETTING, mask_url
-from fraud_kedro.store.interface import TABLES
 from fraud_kedro.store.keys import canonical_id
 from fraud_kedro.store.migrate import HEAD, MIGRATION_LOCK, VERSION_TABLE_DDL, check_version
 from fraud_kedro.store.schema import POSTGRES_SCHEMA, statements
+from fraud_kedro.store.sql_base import HISTORY_COLUMNS, SEEDED_OR_NOT_EMPTY, SqlStateStore
 from fraud_kedro.store.types import (
     DuplicateTransactionError,
     History,
     LoggedPrediction,
-    ModelRef,
-    RawLog,
     Role,
     StateStoreError,
     StoreConfigError,
@@ -44,14 +42,7 @@ from fraud_kedro.store.types import (
 
 logger = logging.getLogger(__name__)
 
-_US_PER_S = 1_000_000
 WRITE_LOCK = 0x46525752  # "FRWR": pg_advisory_xact_lock key of every write
-_LOG_INSERT = (
-    "INSERT INTO prediction_log (role, transaction_id, timestamp, customer_id, terminal_id, "
-    "amount, features, fraud_probability, is_fraud_predicted, model_name, model_version, "
-    "scored_at, reasons) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
-)
-_FEED = "seq, transaction_id, ts_us, customer_id, terminal_id, amount, is_fraud"
 
 
 def _key(text: str) -> int | str:
@@ -66,12 +57,7 @@ def _json_ids(values: Sequence[str | None]) -> list[Any]:
         return [None if v is None else json.loads(v) for v in values]
 
 
-def _feed_rows(rows: list[tuple]) -> list[tuple]:
-    """Feed rows with their keys decoded (TEXT -> canonical int or str)."""
-    return [(s, t, ts, _key(c), _key(m), a, f) for s, t, ts, c, m, a, f in rows]
-
-
-class PostgresStateStore:
+class PostgresStateStore(SqlStateStore):
     """The :class:`~fraud_kedro.store.interface.StateStore` on a PostgreSQL database.
 
     Args:
@@ -86,6 +72,12 @@ class PostgresStateStore:
             (the message names ``FRAUD_STATE_URL``, without the password).
     """
 
+    PARAM = "%s"
+    DB_ERROR = psycopg.Error
+    DUPLICATE_ERROR = psycopg.errors.UniqueViolation
+    MODEL_INSERT = "INSERT INTO model_versions VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING"
+    HIDE_CAUSE = True
+
     def __init__(
         self,
         url: str,
@@ -93,15 +85,13 @@ class PostgresStateStore:
         busy_timeout_ms: int = 0,
         connect_timeout_s: int = 5,
     ) -> None:
+        super().__init__(mask_url(url))
         self.url = url
-        self.description = mask_url(url)
         self.busy_timeout_ms = int(busy_timeout_ms)
         self.connect_timeout_s = connect_timeout_s
-        self._local = threading.local()
         # every thread's connection with its process, so close() closes them all (not a parent's)
         self._opened: list[tuple[int, psycopg.Connection]] = []
         self._opened_lock = threading.Lock()
-        self._registered: set[tuple[str, str]] = set()
         try:
             conn = self._conn()
         except StateStoreError as exc:
@@ -134,15 +124,6 @@ class PostgresStateStore:
             self._opened.append((os.getpid(), conn))
         return conn
 
-    def _reset(self) -> None:
-        conn = getattr(self._local, "conn", None)
-        self._local.conn = None
-        if conn is not None and self._local.pid == os.getpid():
-            try:
-                conn.close()
-            except psycopg.Error:  # pragma: no cover - closing a broken connection
-                pass
-
     def close(self) -> None:
         """Close the connections of every thread of this process (a later call reconnects)."""
         self._reset()
@@ -155,20 +136,6 @@ class PostgresStateStore:
                 conn.close()
             except psycopg.Error:  # pragma: no cover - closing a broken connection
                 pass
-
-    def _fail(self, action: str, exc: Exception) -> StateStoreError:
-        self._reset()
-        message = _safe(exc, self.url)
-        logger.error("state store %s: %s failed: %s", self.description, action, message)
-        return StateStoreError(f"state store unavailable ({action}): {message}")
-
-    def _read(self, action: str, fn: Callable[[psycopg.Connection], Any]) -> Any:
-        try:
-            return fn(self._conn())
-        except StateStoreError:
-            raise
-        except psycopg.Error as exc:
-            raise self._fail(action, exc) from None
 
     def _write(self, action: str, fn: Callable[[psycopg.Connection], Any]) -> Any:
         """Run ``fn(conn)`` in one transaction holding the writers' advisory lock."""
@@ -183,6 +150,58 @@ class PostgresStateStore:
             raise
         except psycopg.Error as exc:
             raise self._fail(action, exc) from None
+
+    @contextmanager
+    def _snapshot(self, conn: psycopg.Connection) -> Iterator[None]:
+        with conn.transaction():
+            conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+            yield
+
+    def _batch(self, conn: psycopg.Connection) -> AbstractContextManager[Any]:
+        return conn.pipeline()
+
+    def _error_text(self, exc: Exception) -> str:
+        return _safe(exc, self.url)
+
+    @staticmethod
+    def _logged_tx(tx: Any) -> tuple[Any, Any, Any]:
+        return tx.timestamp, json.dumps(tx.customer_id), json.dumps(tx.terminal_id)
+
+    _key_in = staticmethod(str)
+
+    def _feed_rows(self, rows: list[tuple]) -> list[tuple]:
+        """Feed rows with their keys decoded (TEXT -> canonical int or str)."""
+        return [(s, t, ts, _key(c), _key(m), a, f) for s, t, ts, c, m, a, f in rows]
+
+    def _decode_served(self, rows: list[tuple]) -> list[tuple]:
+        return [(t, ts, _key(c), _key(m), a) for t, ts, c, m, a in rows]
+
+    def _log_cutoff(self, latest: datetime, days: int) -> datetime:
+        return latest - timedelta(days=days)
+
+    def _fetch_log(self, conn: psycopg.Connection, role: Role) -> list[tuple]:
+        """The log rows through a binary cursor (1M rows ~ s)."""
+        with conn.cursor(binary=True) as cur:
+            return super()._fetch_log(cur, role)
+
+    def _decode_log(self, rows: list[tuple]) -> list[tuple]:
+        if not rows:
+            return []
+        cols = list(zip(*rows, strict=True))
+        cols[2], cols[3] = _json_ids(cols[2]), _json_ids(cols[3])
+        return list(zip(*cols, strict=True))
+
+    def _known_ids(self, ids: Sequence[int]) -> list[int]:
+        return self._read(
+            "history read",
+            lambda c: [
+                r[0]
+                for r in c.execute(
+                    "SELECT transaction_id FROM transactions WHERE transaction_id = ANY(%s)",
+                    (list(ids),),
+                )
+            ],
+        )
 
     # -- schema ----------------------------------------------------------------------------------
 
@@ -230,20 +249,11 @@ class PostgresStateStore:
 
     # -- reads -----------------------------------------------------------------------------------
 
-    def history(
-        self,
-        customer_keys: Iterable[int | str],
-        terminal_keys: Iterable[int | str],
-        window: HistoryWindow,
-    ) -> History:
-        """Earlier transactions of these customers and terminals within ``window``, each once.
-
-        Raises:
-            StateStoreError: On a database error.
-        """
-        customers = [str(k) for k in dict.fromkeys(customer_keys)]
-        terminals = [str(k) for k in dict.fromkeys(terminal_keys)]
-        cols = "transaction_id, ts_us, customer_id, terminal_id, amount, is_fraud"
+    def _history(self, customers: list[Any], terminals: list[Any], window: HistoryWindow) -> History:
+        """The rows of :meth:`history`: one ``UNION`` of two ``ANY`` queries (keys as TEXT)."""
+        customers = [str(k) for k in customers]
+        terminals = [str(k) for k in terminals]
+        cols = HISTORY_COLUMNS
         sql = (
             f"SELECT {cols} FROM transactions WHERE customer_id = ANY(%s) AND ts_us >= %s "
             f"AND ts_us < %s UNION SELECT {cols} FROM transactions WHERE terminal_id = ANY(%s) "
@@ -289,198 +299,6 @@ class PostgresStateStore:
             )
         return out
 
-    def get_meta(self, key: str) -> str | None:
-        """A value of the ``meta`` table, or None."""
-        row = self._read(
-            "meta read",
-            lambda c: c.execute("SELECT value FROM meta WHERE key = %s", (key,)).fetchone(),
-        )
-        return None if row is None else row[0]
-
-    def count(self, table: str) -> int:
-        """Number of rows of a table of the store."""
-        if table not in TABLES:
-            raise ValueError(f"unknown table {table}")
-        return int(self._read("count", lambda c: c.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0]))
-
-    def is_seeded(self) -> bool:
-        """Whether the history was seeded or already holds transactions."""
-        return bool(
-            self._read(
-                "history read",
-                lambda c: c.execute(
-                    "SELECT EXISTS (SELECT 1 FROM meta WHERE key = 'seeded_at') "
-                    "OR EXISTS (SELECT 1 FROM transactions)"
-                ).fetchone()[0],
-            )
-        )
-
-    # -- change feed -----------------------------------------------------------------------------
-
-    def history_snapshot(self, keep_days: int) -> tuple[list[tuple], int, int, int]:
-        """Rows of the last ``keep_days`` days before the latest one, in ``seq`` order.
-
-        Raises:
-            StateStoreError: On a database error.
-        """
-
-        def read(conn: psycopg.Connection) -> tuple[list[tuple], int, int, int]:
-            with conn.transaction():
-                conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
-                last_seq, max_ts = conn.execute(
-                    "SELECT COALESCE(MAX(seq), 0), MAX(ts_us) FROM transactions"
-                ).fetchone()
-                last_label = conn.execute("SELECT COALESCE(MAX(log_id), 0) FROM label_log").fetchone()[0]
-                horizon = (max_ts or 0) - keep_days * 86_400 * _US_PER_S
-                rows = conn.execute(
-                    f"SELECT {_FEED} FROM transactions WHERE ts_us >= %s AND seq <= %s ORDER BY seq",
-                    (horizon, last_seq),
-                ).fetchall()
-            return _feed_rows(rows), int(horizon), int(last_seq), int(last_label)
-
-        return self._read("history snapshot", read)
-
-    def changes_since(self, seq: int, label_id: int) -> tuple[list[tuple], list[tuple]]:
-        """History rows committed after ``seq`` and labels received after ``label_id``.
-
-        Raises:
-            StateStoreError: On a database error.
-        """
-
-        def read(conn: psycopg.Connection) -> tuple[list[tuple], list[tuple]]:
-            with conn.pipeline():
-                rows_cur = conn.execute(
-                    f"SELECT {_FEED} FROM transactions WHERE seq > %s ORDER BY seq", (seq,)
-                )
-                labels_cur = conn.execute(
-                    "SELECT l.log_id, t.seq, l.is_fraud FROM label_log AS l "
-                    "JOIN transactions AS t ON t.transaction_id = l.transaction_id "
-                    "WHERE l.log_id > %s ORDER BY l.log_id",
-                    (label_id,),
-                )
-            return _feed_rows(rows_cur.fetchall()), labels_cur.fetchall()
-
-        return self._read("history changes", read)
-
-    # -- writes ----------------------------------------------------------------------------------
-
-    def _register_model(self, conn: psycopg.Connection, model: ModelRef, now: datetime) -> None:
-        if (model.name, model.version) in self._registered:
-            return
-        conn.execute(
-            "INSERT INTO model_versions VALUES (%s, %s, %s, %s, %s, %s) ON CONFLICT DO NOTHING",
-            (
-                model.name,
-                model.version,
-                model.uri,
-                json.dumps(list(model.features)),
-                json.dumps(list(model.feature_dtypes)),
-                now,
-            ),
-        )
-
-    @staticmethod
-    def _log_rows(
-        rows: Sequence[Any],
-        features: np.ndarray,
-        probabilities: np.ndarray,
-        decisions: np.ndarray,
-        model: ModelRef,
-        scored_at: datetime,
-        role: Role,
-        reasons: Sequence[Any] | None = None,
-    ) -> list[tuple]:
-        blob = np.ascontiguousarray(features, dtype="<f8")
-        return [
-            (
-                role,
-                tx.transaction_id,
-                tx.timestamp,
-                json.dumps(tx.customer_id),
-                json.dumps(tx.terminal_id),
-                tx.amount,
-                blob[i].tobytes(),
-                float(probabilities[i]),
-                bool(decisions[i]),
-                model.name,
-                model.version,
-                scored_at,
-                json.dumps(reasons[i]) if reasons is not None else None,
-            )
-            for i, tx in enumerate(rows)
-        ]
-
-    def record_scores(
-        self,
-        rows: Sequence[Any],
-        features: np.ndarray,
-        probabilities: np.ndarray,
-        decisions: np.ndarray,
-        model: ModelRef,
-        scored_at: datetime,
-        reasons: Sequence[Any] | None = None,
-    ) -> None:
-        """Add scored transactions to the history and their predictions to the log, atomically
-        (each score's reasons as JSON when given).
-
-        Raises:
-            DuplicateTransactionError: An id is already in the history (nothing written).
-            StateStoreError: The store cannot be written (nothing written).
-        """
-        history_rows = [
-            (tx.transaction_id, tx.ts_us, str(tx.customer_key), str(tx.terminal_key), tx.amount)
-            for tx in rows
-        ]
-        log_rows = self._log_rows(
-            rows, features, probabilities, decisions, model, scored_at, "champion", reasons
-        )
-
-        def write(conn: psycopg.Connection) -> None:
-            with conn.pipeline(), conn.cursor() as cur:
-                self._register_model(conn, model, scored_at)
-                cur.executemany(
-                    "INSERT INTO transactions (transaction_id, ts_us, customer_id, terminal_id, "
-                    "amount, source) VALUES (%s, %s, %s, %s, %s, 'scored')",
-                    history_rows,
-                )
-                cur.executemany(_LOG_INSERT, log_rows)
-
-        try:
-            self._write("prediction log write", write)
-        except psycopg.errors.UniqueViolation:
-            known = self._read(
-                "history read",
-                lambda c: [
-                    r[0]
-                    for r in c.execute(
-                        "SELECT transaction_id FROM transactions WHERE transaction_id = ANY(%s)",
-                        ([tx.transaction_id for tx in rows],),
-                    )
-                ],
-            )
-            raise DuplicateTransactionError(known) from None
-        self._registered.add((model.name, model.version))
-
-    def record_shadow_scores(
-        self,
-        rows: Sequence[Any],
-        features: np.ndarray,
-        probabilities: np.ndarray,
-        decisions: np.ndarray,
-        model: ModelRef,
-        scored_at: datetime,
-    ) -> None:
-        """Log shadow predictions (role ``shadow``; the history is not touched)."""
-        log_rows = self._log_rows(rows, features, probabilities, decisions, model, scored_at, "shadow")
-
-        def write(conn: psycopg.Connection) -> None:
-            with conn.pipeline(), conn.cursor() as cur:
-                self._register_model(conn, model, scored_at)
-                cur.executemany(_LOG_INSERT, log_rows)
-
-        self._write("shadow log write", write)
-        self._registered.add((model.name, model.version))
-
     def record_labels(self, labels: Sequence[Any], received_at: datetime) -> int:
         """Log labels and set ``is_fraud`` on the matching history rows; returns the matches."""
 
@@ -513,17 +331,6 @@ class PostgresStateStore:
 
         return int(self._write("label log write", write))
 
-    def set_meta(self, key: str, value: str) -> None:
-        """Set a value of the ``meta`` table."""
-        self._write(
-            "meta write",
-            lambda c: c.execute(
-                "INSERT INTO meta (key, value) VALUES (%s, %s) "
-                "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-                (key, value),
-            ),
-        )
-
     def check_writable(self) -> None:
         """Raise :class:`StateStoreError` unless a write succeeds now (a heartbeat row)."""
         self.set_meta(f"heartbeat:{os.uname().nodename}", str(os.getpid()))
@@ -536,13 +343,7 @@ class PostgresStateStore:
         """
 
         def write(conn: psycopg.Connection) -> int:
-            if (
-                only_if_empty
-                and conn.execute(
-                    "SELECT EXISTS (SELECT 1 FROM meta WHERE key = 'seeded_at') "
-                    "OR EXISTS (SELECT 1 FROM transactions)"
-                ).fetchone()[0]
-            ):
+            if only_if_empty and conn.execute(SEEDED_OR_NOT_EMPTY).fetchone()[0]:
                 return 0
             before = conn.execute("SELECT COUNT(*) FROM transactions").fetchone()[0]
             encoded = [(t, ts, str(c), str(m), a, f) for t, ts, c, m, a, f in rows]
@@ -565,95 +366,10 @@ class PostgresStateStore:
                         encoded,
                     )
             after = conn.execute("SELECT COUNT(*) FROM transactions").fetchone()[0]
-            conn.execute(
-                "INSERT INTO meta (key, value) VALUES ('seeded_at', %s) "
-                "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-                (datetime.now(UTC).replace(tzinfo=None).isoformat(timespec="microseconds"),),
-            )
+            self._mark_seeded(conn)
             return int(after - before)
 
         return int(self._write("seed", write))
-
-    def prune(self, keep_days: int, logs_keep_days: int | None = None) -> dict[str, int]:
-        """Delete old history rows and, with ``logs_keep_days``, old log rows (see SQLite's)."""
-
-        def delete(conn: psycopg.Connection) -> dict[str, int]:
-            out = {"transactions": 0, "prediction_log": 0, "label_log": 0}
-            max_ts = conn.execute("SELECT MAX(ts_us) FROM transactions").fetchone()[0]
-            if max_ts is not None:
-                out["transactions"] = conn.execute(
-                    "DELETE FROM transactions WHERE ts_us < %s",
-                    (max_ts - keep_days * 86_400 * _US_PER_S,),
-                ).rowcount
-            if logs_keep_days is not None:
-                latest = conn.execute("SELECT MAX(timestamp) FROM prediction_log").fetchone()[0]
-                if latest is not None:
-                    cut = latest - timedelta(days=logs_keep_days)
-                    out["prediction_log"] = conn.execute(
-                        "DELETE FROM prediction_log WHERE timestamp < %s", (cut,)
-                    ).rowcount
-                    out["label_log"] = conn.execute(
-                        "DELETE FROM label_log WHERE received_at < %s", (cut,)
-                    ).rowcount
-            return out
-
-        return dict(self._write("prune", delete))
-
-    # -- readers ---------------------------------------------------------------------------------
-
-    def raw_prediction_log(self, role: Role = "champion") -> RawLog:
-        """The prediction log of one role as stored, in log order (binary COPY, 1M rows ~ s).
-
-        Raises:
-            StateStoreError: On a database error.
-        """
-
-        def read(conn: psycopg.Connection) -> RawLog:
-            with conn.transaction():
-                conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
-                versions = {
-                    (name, version): (json.loads(feats), json.loads(dtypes))
-                    for name, version, feats, dtypes in conn.execute(
-                        "SELECT model_name, model_version, features, feature_dtypes FROM model_versions"
-                    )
-                }
-                with conn.cursor(binary=True) as cur:
-                    cur.execute(
-                        "SELECT transaction_id, timestamp, customer_id, terminal_id, features, "
-                        "fraud_probability, is_fraud_predicted, model_version, scored_at, "
-                        "model_name FROM prediction_log WHERE role = %s ORDER BY log_id",
-                        (role,),
-                    )
-                    rows = cur.fetchall()
-            if not rows:
-                return RawLog([], versions)
-            cols = list(zip(*rows, strict=True))
-            cols[2], cols[3] = _json_ids(cols[2]), _json_ids(cols[3])
-            return RawLog(list(zip(*cols, strict=True)), versions)
-
-        return self._read("prediction log read", read)
-
-    def served_rows(self) -> list[tuple]:
-        """``(transaction_id, timestamp, customer_key, terminal_key, amount)`` of scored rows."""
-        rows = self._read(
-            "prediction log read",
-            lambda c: c.execute(
-                "SELECT t.transaction_id, p.timestamp, t.customer_id, t.terminal_id, t.amount "
-                "FROM prediction_log AS p JOIN transactions AS t "
-                "ON t.transaction_id = p.transaction_id WHERE p.role = 'champion' ORDER BY p.log_id"
-            ).fetchall(),
-        )
-        return [(t, ts, _key(c), _key(m), a) for t, ts, c, m, a in rows]
-
-    def label_rows(self) -> list[tuple]:
-        """``(transaction_id, is_fraud, received_at)`` of every label, in arrival order."""
-        return self._read(
-            "label log read",
-            lambda c: c.execute(
-                "SELECT transaction_id, is_fraud, received_at FROM label_log ORDER BY log_id"
-            ).fetchall(),
-        )
-
 
 def _safe(exc: BaseException, url: str) -> str:
     """An error message without the URL's password (libpq may echo parts of the conninfo)."""

@@ -14,6 +14,24 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+
+def _history_indexes_and_models(time_type: str) -> str:
+    """The DDL both backends share: the history's indexes and ``model_versions``."""
+    return f"""CREATE INDEX IF NOT EXISTS ix_transactions_customer ON transactions (customer_id, ts_us);
+CREATE INDEX IF NOT EXISTS ix_transactions_terminal ON transactions (terminal_id, ts_us);
+CREATE INDEX IF NOT EXISTS ix_transactions_ts ON transactions (ts_us);
+CREATE TABLE IF NOT EXISTS model_versions (
+    model_name TEXT NOT NULL,
+    model_version TEXT NOT NULL,
+    model_uri TEXT NOT NULL,
+    features TEXT NOT NULL,
+    feature_dtypes TEXT NOT NULL,
+    first_seen {time_type} NOT NULL,
+    PRIMARY KEY (model_name, model_version)
+);
+"""
+
+
 SQLITE_SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 -- customer_id/terminal_id: canonical ids (validation.canonical_id), ints or text; no type
@@ -28,18 +46,7 @@ CREATE TABLE IF NOT EXISTS transactions (
     is_fraud INTEGER,
     source TEXT NOT NULL
 );
-CREATE INDEX IF NOT EXISTS ix_transactions_customer ON transactions (customer_id, ts_us);
-CREATE INDEX IF NOT EXISTS ix_transactions_terminal ON transactions (terminal_id, ts_us);
-CREATE INDEX IF NOT EXISTS ix_transactions_ts ON transactions (ts_us);
-CREATE TABLE IF NOT EXISTS model_versions (
-    model_name TEXT NOT NULL,
-    model_version TEXT NOT NULL,
-    model_uri TEXT NOT NULL,
-    features TEXT NOT NULL,
-    feature_dtypes TEXT NOT NULL,
-    first_seen TEXT NOT NULL,
-    PRIMARY KEY (model_name, model_version)
-);
+""" + _history_indexes_and_models("TEXT") + """\
 -- the log keeps customer_id/terminal_id as sent (no type affinity: 17 stays 17, "17" stays "17")
 CREATE TABLE IF NOT EXISTS prediction_log (
     log_id INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -126,18 +133,7 @@ CREATE TABLE IF NOT EXISTS transactions (
     is_fraud SMALLINT,
     source TEXT NOT NULL
 );
-CREATE INDEX IF NOT EXISTS ix_transactions_customer ON transactions (customer_id, ts_us);
-CREATE INDEX IF NOT EXISTS ix_transactions_terminal ON transactions (terminal_id, ts_us);
-CREATE INDEX IF NOT EXISTS ix_transactions_ts ON transactions (ts_us);
-CREATE TABLE IF NOT EXISTS model_versions (
-    model_name TEXT NOT NULL,
-    model_version TEXT NOT NULL,
-    model_uri TEXT NOT NULL,
-    features TEXT NOT NULL,
-    feature_dtypes TEXT NOT NULL,
-    first_seen TIMESTAMP NOT NULL,
-    PRIMARY KEY (model_name, model_version)
-);
+""" + _history_indexes_and_models("TIMESTAMP") + """\
 CREATE TABLE IF NOT EXISTS prediction_log (
     log_id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
     role TEXT NOT NULL DEFAULT 'champion' CHECK (role IN ('champion', 'shadow')),

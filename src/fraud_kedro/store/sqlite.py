@@ -8,49 +8,34 @@ need the PostgreSQL backend.
 from __future__ import annotations
 
 import fcntl
-import json
 import logging
 import os
 import sqlite3
 import threading
 import time
-from collections.abc import Iterable, Sequence
-from datetime import UTC, datetime, timedelta
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from fraud_kedro.features import HistoryWindow
-from fraud_kedro.store.interface import TABLES
 from fraud_kedro.store.migrate import HEAD, VERSION_TABLE_DDL, check_version
 from fraud_kedro.store.schema import SQLITE_SCHEMA, fold_legacy_sqlite, statements
+from fraud_kedro.store.sql_base import HISTORY_COLUMNS, SEEDED_OR_NOT_EMPTY, SqlStateStore, iso
 from fraud_kedro.store.types import (
     DuplicateTransactionError,
     History,
     LoggedPrediction,
-    ModelRef,
-    RawLog,
-    Role,
     StateStoreError,
     history_from_rows,
 )
 
 logger = logging.getLogger(__name__)
 
-_US_PER_S = 1_000_000
 _IN_CHUNK = 500
-_FEED_COLUMNS = "seq, transaction_id, ts_us, customer_id, terminal_id, amount, is_fraud"
-_LOG_INSERT = (
-    "INSERT INTO prediction_log (role, transaction_id, timestamp, customer_id, terminal_id, "
-    "amount, features, fraud_probability, is_fraud_predicted, model_name, model_version, "
-    "scored_at, reasons) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
-)
 
-
-def iso(dt: datetime) -> str:
-    """A naive UTC time as stored in the logs (ISO 8601, microseconds)."""
-    return dt.isoformat(timespec="microseconds")
+__all__ = ["SqliteStateStore", "iso"]
 
 
 class _FileLock:
@@ -69,7 +54,7 @@ class _FileLock:
             os.close(self._fd)
 
 
-class SqliteStateStore:
+class SqliteStateStore(SqlStateStore):
     """The :class:`~fraud_kedro.store.interface.StateStore` on one SQLite file in WAL mode.
 
     One connection per thread and process (re-opened after a fork or an error).
@@ -80,16 +65,18 @@ class SqliteStateStore:
         busy_timeout_ms: How long to wait for the write lock before failing.
     """
 
+    DB_ERROR = sqlite3.Error
+    DUPLICATE_ERROR = sqlite3.IntegrityError
+    MODEL_INSERT = "INSERT OR IGNORE INTO model_versions VALUES (?, ?, ?, ?, ?, ?)"
+
     def __init__(
         self, path: str | os.PathLike[str], synchronous: str = "NORMAL", busy_timeout_ms: int = 5000
     ) -> None:
+        super().__init__(f"sqlite:///{path}")
         self.path = Path(path)
         self.synchronous = synchronous
         self.busy_timeout_ms = busy_timeout_ms
-        self._local = threading.local()
         self._thread_lock = threading.Lock()
-        self._registered: set[tuple[str, str]] = set()
-        self.description = f"sqlite:///{self.path}"
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self._ensure_schema(self._conn())
@@ -155,48 +142,37 @@ class SqliteStateStore:
         self._local.pid = os.getpid()
         return conn
 
-    def _reset(self) -> None:
-        conn = getattr(self._local, "conn", None)
-        self._local.conn = None
-        if conn is not None and self._local.pid == os.getpid():
-            try:
-                conn.close()
-            except sqlite3.Error:  # pragma: no cover - closing a broken connection
-                pass
-
     def close(self) -> None:
         """Close this thread's connection."""
         self._reset()
 
-    def _fail(self, action: str, exc: Exception) -> StateStoreError:
-        self._reset()
-        logger.error("state store %s: %s failed: %s", self.path, action, exc)
-        return StateStoreError(f"state store unavailable ({action}): {exc}")
+    @contextmanager
+    def _snapshot(self, conn: sqlite3.Connection) -> Iterator[None]:
+        conn.execute("BEGIN")
+        try:
+            yield
+        finally:
+            conn.execute("COMMIT")
+
+    def _stamp(self, dt: datetime) -> str:
+        return iso(dt)
+
+    @staticmethod
+    def _logged_tx(tx: Any) -> tuple[Any, Any, Any]:
+        return iso(tx.timestamp), tx.customer_id, tx.terminal_id
+
+    @staticmethod
+    def _flag(decision: Any) -> int:
+        return int(bool(decision))
+
+    def _log_cutoff(self, latest: str, days: int) -> str:
+        return iso(datetime.fromisoformat(latest) - timedelta(days=days))
 
     # -- reads -------------------------------------------------------------------------------
 
-    def history(
-        self,
-        customer_keys: Iterable[int | str],
-        terminal_keys: Iterable[int | str],
-        window: HistoryWindow,
-    ) -> History:
-        """Earlier transactions of these customers and terminals within ``window``.
-
-        Args:
-            customer_keys: Canonical customer ids.
-            terminal_keys: Canonical terminal ids.
-            window: Time bounds of the rows needed.
-
-        Returns:
-            The rows, each once.
-
-        Raises:
-            StateStoreError: On a database error.
-        """
-        customers = list(dict.fromkeys(customer_keys))
-        terminals = list(dict.fromkeys(terminal_keys))
-        cols = "transaction_id, ts_us, customer_id, terminal_id, amount, is_fraud"
+    def _history(self, customers: list[Any], terminals: list[Any], window: HistoryWindow) -> History:
+        """The rows of :meth:`history`: one ``UNION`` query, or ``IN`` chunks of 500 keys."""
+        cols = HISTORY_COLUMNS
         rows: list[tuple] = []
         try:
             conn = self._conn()
@@ -262,123 +238,6 @@ class SqliteStateStore:
         except sqlite3.Error as exc:
             raise self._fail("prediction log read", exc) from exc
         return out
-
-    def get_meta(self, key: str) -> str | None:
-        """A value of the ``meta`` table, or None.
-
-        Raises:
-            StateStoreError: On a database error.
-        """
-        try:
-            row = self._conn().execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
-        except sqlite3.Error as exc:
-            raise self._fail("meta read", exc) from exc
-        return None if row is None else row[0]
-
-    def count(self, table: str) -> int:
-        """Number of rows of a table of the store (for tests and the CLI)."""
-        if table not in TABLES:
-            raise ValueError(f"unknown table {table}")
-        try:
-            return int(self._conn().execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0])
-        except sqlite3.Error as exc:
-            raise self._fail("count", exc) from exc
-
-    # -- change feed (for the workers' history caches) -------------------------------------
-
-    def history_snapshot(self, keep_days: int) -> tuple[list[tuple], int, int, int]:
-        """Rows of the last ``keep_days`` days before the latest one, in ``seq`` order.
-
-        Returns:
-            ``(rows, horizon_us, last_seq, last_label_id)``: rows are ``(seq, transaction_id,
-            ts_us, customer_id, terminal_id, amount, is_fraud)``; every row with
-            ``ts_us >= horizon_us`` is included; the ids let :meth:`changes_since` continue.
-
-        Raises:
-            StateStoreError: On a database error.
-        """
-        try:
-            conn = self._conn()
-            conn.execute("BEGIN")  # one snapshot for the three reads
-            try:
-                last_seq, max_ts = conn.execute(
-                    "SELECT COALESCE(MAX(seq), 0), MAX(ts_us) FROM transactions"
-                ).fetchone()
-                last_label = conn.execute("SELECT COALESCE(MAX(log_id), 0) FROM label_log").fetchone()[0]
-                horizon = (max_ts or 0) - keep_days * 86_400 * _US_PER_S
-                rows = conn.execute(
-                    f"SELECT {_FEED_COLUMNS} FROM transactions WHERE ts_us >= ? AND seq <= ? ORDER BY seq",
-                    (horizon, last_seq),
-                ).fetchall()
-            finally:
-                conn.execute("COMMIT")
-        except sqlite3.Error as exc:
-            raise self._fail("history snapshot", exc) from exc
-        return rows, horizon, int(last_seq), int(last_label)
-
-    def changes_since(self, seq: int, label_id: int) -> tuple[list[tuple], list[tuple]]:
-        """History rows added after ``seq`` and labels received after ``label_id``.
-
-        Returns:
-            ``(rows, labels)``: rows as in :meth:`history_snapshot`; labels are
-            ``(log_id, seq of the labelled transaction, is_fraud)``, for labelled transactions
-            that are in the history.
-
-        Raises:
-            StateStoreError: On a database error.
-        """
-        try:
-            conn = self._conn()
-            rows = conn.execute(
-                f"SELECT {_FEED_COLUMNS} FROM transactions WHERE seq > ? ORDER BY seq", (seq,)
-            ).fetchall()
-            labels = conn.execute(
-                "SELECT l.log_id, t.seq, l.is_fraud FROM label_log AS l "
-                "JOIN transactions AS t ON t.transaction_id = l.transaction_id "
-                "WHERE l.log_id > ? ORDER BY l.log_id",
-                (label_id,),
-            ).fetchall()
-        except sqlite3.Error as exc:
-            raise self._fail("history changes", exc) from exc
-        return rows, labels
-
-    def prune(self, keep_days: int, logs_keep_days: int | None = None) -> dict[str, int]:
-        """Delete old history rows and, with ``logs_keep_days``, old log rows.
-
-        Args:
-            keep_days: History rows older than this many days before the latest one go.
-            logs_keep_days: Prediction-log rows whose transaction is older than this many days
-                before the latest logged one go, and labels received before that cut-off.
-                None keeps the logs.
-
-        Returns:
-            Rows deleted per table.
-
-        Raises:
-            StateStoreError: On a database error (nothing deleted).
-        """
-
-        def delete(conn: sqlite3.Connection) -> dict[str, int]:
-            out = {"transactions": 0, "prediction_log": 0, "label_log": 0}
-            max_ts = conn.execute("SELECT MAX(ts_us) FROM transactions").fetchone()[0]
-            if max_ts is not None:
-                out["transactions"] = conn.execute(
-                    "DELETE FROM transactions WHERE ts_us < ?",
-                    (max_ts - keep_days * 86_400 * _US_PER_S,),
-                ).rowcount
-            if logs_keep_days is not None:
-                latest = conn.execute("SELECT MAX(timestamp) FROM prediction_log").fetchone()[0]
-                if latest is not None:
-                    cut = iso(datetime.fromisoformat(latest) - timedelta(days=logs_keep_days))
-                    out["prediction_log"] = conn.execute(
-                        "DELETE FROM prediction_log WHERE timestamp < ?", (cut,)
-                    ).rowcount
-                    out["label_log"] = conn.execute(
-                        "DELETE FROM label_log WHERE received_at < ?", (cut,)
-                    ).rowcount
-            return out
-
-        return dict(self._write("prune", delete))
 
     # -- writes ------------------------------------------------------------------------------
 
@@ -458,102 +317,6 @@ class SqliteStateStore:
                 raise self._fail(action, exc) from exc
             raise
 
-    def _register_model(self, conn: sqlite3.Connection, model: ModelRef, now: str) -> None:
-        key = (model.name, model.version)
-        if key in self._registered:
-            return
-        conn.execute(
-            "INSERT OR IGNORE INTO model_versions VALUES (?, ?, ?, ?, ?, ?)",
-            (
-                model.name,
-                model.version,
-                model.uri,
-                json.dumps(list(model.features)),
-                json.dumps(list(model.feature_dtypes)),
-                now,
-            ),
-        )
-
-    def _log_rows(
-        self,
-        rows: Sequence[Any],
-        features: np.ndarray,
-        probabilities: np.ndarray,
-        decisions: np.ndarray,
-        model: ModelRef,
-        scored_at: str,
-        role: Role,
-        reasons: Sequence[Any] | None = None,
-    ) -> list[tuple]:
-        blob = np.ascontiguousarray(features, dtype="<f8")
-        return [
-            (
-                role,
-                tx.transaction_id,
-                iso(tx.timestamp),
-                tx.customer_id,
-                tx.terminal_id,
-                tx.amount,
-                blob[i].tobytes(),
-                float(probabilities[i]),
-                int(bool(decisions[i])),
-                model.name,
-                model.version,
-                scored_at,
-                json.dumps(reasons[i]) if reasons is not None else None,
-            )
-            for i, tx in enumerate(rows)
-        ]
-
-    def record_scores(
-        self,
-        rows: Sequence[Any],
-        features: np.ndarray,
-        probabilities: np.ndarray,
-        decisions: np.ndarray,
-        model: ModelRef,
-        scored_at: datetime,
-        reasons: Sequence[Any] | None = None,
-    ) -> None:
-        """Add scored transactions to the history and their predictions to the log, atomically.
-
-        Args:
-            rows: Validated transactions (:class:`~fraud_kedro.api.validation.Transaction`).
-            features: Their features, shape ``(n, len(model.features))``.
-            probabilities: Fraud probabilities.
-            decisions: Decisions at the model's threshold.
-            model: The model.
-            scored_at: When they were scored (naive UTC).
-            reasons: Each score's reasons (``explain=true``), logged as JSON; None = NULL.
-
-        Raises:
-            DuplicateTransactionError: An id is already in the history (nothing written).
-            StateStoreError: The store cannot be written (nothing written).
-        """
-        now = iso(scored_at)
-        history_rows = [
-            (tx.transaction_id, tx.ts_us, tx.customer_key, tx.terminal_key, tx.amount, "scored")
-            for tx in rows
-        ]
-        log_rows = self._log_rows(
-            rows, features, probabilities, decisions, model, now, "champion", reasons
-        )
-
-        def write(conn: sqlite3.Connection) -> None:
-            self._register_model(conn, model, now)
-            conn.executemany(
-                "INSERT INTO transactions (transaction_id, ts_us, customer_id, terminal_id, "
-                "amount, source) VALUES (?, ?, ?, ?, ?, ?)",
-                history_rows,
-            )
-            conn.executemany(_LOG_INSERT, log_rows)
-
-        try:
-            self._write("prediction log write", write)
-        except sqlite3.IntegrityError as exc:
-            raise DuplicateTransactionError(self._known_ids([tx.transaction_id for tx in rows])) from exc
-        self._registered.add((model.name, model.version))
-
     def _known_ids(self, ids: Sequence[int]) -> list[int]:
         known: list[int] = []
         try:
@@ -568,30 +331,6 @@ class SqliteStateStore:
         except sqlite3.Error as exc:
             raise self._fail("history read", exc) from exc
         return known
-
-    def record_shadow_scores(
-        self,
-        rows: Sequence[Any],
-        features: np.ndarray,
-        probabilities: np.ndarray,
-        decisions: np.ndarray,
-        model: ModelRef,
-        scored_at: datetime,
-    ) -> None:
-        """Log shadow predictions (role ``shadow``; the history is not touched).
-
-        Raises:
-            StateStoreError: The store cannot be written.
-        """
-        now = iso(scored_at)
-        log_rows = self._log_rows(rows, features, probabilities, decisions, model, now, "shadow")
-
-        def write(conn: sqlite3.Connection) -> None:
-            self._register_model(conn, model, now)
-            conn.executemany(_LOG_INSERT, log_rows)
-
-        self._write("shadow log write", write)
-        self._registered.add((model.name, model.version))
 
     def record_labels(self, labels: Sequence[Any], received_at: datetime) -> int:
         """Log labels and set ``is_fraud`` on the matching history rows.
@@ -622,21 +361,6 @@ class SqliteStateStore:
 
         return int(self._write("label log write", write))
 
-    def set_meta(self, key: str, value: str) -> None:
-        """Set a value of the ``meta`` table.
-
-        Raises:
-            StateStoreError: On a database error.
-        """
-        self._write(
-            "meta write",
-            lambda conn: conn.execute(
-                "INSERT INTO meta (key, value) VALUES (?, ?) "
-                "ON CONFLICT(key) DO UPDATE SET value = excluded.value",
-                (key, value),
-            ),
-        )
-
     def check_writable(self) -> None:
         """Raise :class:`StateStoreError` unless the store can take new data now.
 
@@ -659,16 +383,6 @@ class SqliteStateStore:
 
     # -- seeding -----------------------------------------------------------------------------
 
-    def is_seeded(self) -> bool:
-        """Whether the history was seeded or already holds transactions."""
-        if self.get_meta("seeded_at") is not None:
-            return True
-        try:
-            row = self._conn().execute("SELECT 1 FROM transactions LIMIT 1").fetchone()
-        except sqlite3.Error as exc:
-            raise self._fail("history read", exc) from exc
-        return row is not None
-
     def insert_seed(self, rows: list[tuple], only_if_empty: bool = False) -> int:
         """Insert seed history rows (known ids skipped) and mark the store seeded.
 
@@ -685,10 +399,7 @@ class SqliteStateStore:
         """
 
         def write(conn: sqlite3.Connection) -> int:
-            if only_if_empty and (
-                conn.execute("SELECT 1 FROM meta WHERE key = 'seeded_at'").fetchone()
-                or conn.execute("SELECT 1 FROM transactions LIMIT 1").fetchone()
-            ):
+            if only_if_empty and conn.execute(SEEDED_OR_NOT_EMPTY).fetchone()[0]:
                 return 0
             before = conn.total_changes
             conn.executemany(
@@ -697,75 +408,7 @@ class SqliteStateStore:
                 rows,
             )
             inserted = conn.total_changes - before
-            conn.execute(
-                "INSERT INTO meta (key, value) VALUES ('seeded_at', ?) "
-                "ON CONFLICT(key) DO UPDATE SET value = excluded.value",
-                (iso(datetime.now(UTC).replace(tzinfo=None)),),
-            )
+            self._mark_seeded(conn)
             return inserted
 
         return int(self._write("seed", write))
-
-    # -- readers -----------------------------------------------------------------------------
-
-    def raw_prediction_log(self, role: Role = "champion") -> RawLog:
-        """The prediction log of one role as stored, in log order.
-
-        Raises:
-            StateStoreError: On a database error.
-        """
-        try:
-            conn = self._conn()
-            conn.execute("BEGIN")  # one snapshot for both reads
-            try:
-                versions = {
-                    (name, version): (json.loads(feats), json.loads(dtypes))
-                    for name, version, feats, dtypes in conn.execute(
-                        "SELECT model_name, model_version, features, feature_dtypes FROM model_versions"
-                    )
-                }
-                rows = conn.execute(
-                    "SELECT transaction_id, timestamp, customer_id, terminal_id, features, "
-                    "fraud_probability, is_fraud_predicted, model_version, scored_at, model_name "
-                    "FROM prediction_log WHERE role = ? ORDER BY log_id",
-                    (role,),
-                ).fetchall()
-            finally:
-                conn.execute("COMMIT")
-        except sqlite3.Error as exc:
-            raise self._fail("prediction log read", exc) from exc
-        return RawLog(rows, versions)
-
-    def served_rows(self) -> list[tuple]:
-        """``(transaction_id, timestamp, customer_key, terminal_key, amount)`` of scored rows.
-
-        Raises:
-            StateStoreError: On a database error.
-        """
-        try:
-            return (
-                self._conn()
-                .execute(
-                    "SELECT t.transaction_id, p.timestamp, t.customer_id, t.terminal_id, t.amount "
-                    "FROM prediction_log AS p JOIN transactions AS t "
-                    "ON t.transaction_id = p.transaction_id WHERE p.role = 'champion' ORDER BY p.log_id"
-                )
-                .fetchall()
-            )
-        except sqlite3.Error as exc:
-            raise self._fail("prediction log read", exc) from exc
-
-    def label_rows(self) -> list[tuple]:
-        """``(transaction_id, is_fraud, received_at)`` of every label, in arrival order.
-
-        Raises:
-            StateStoreError: On a database error.
-        """
-        try:
-            return (
-                self._conn()
-                .execute("SELECT transaction_id, is_fraud, received_at FROM label_log ORDER BY log_id")
-                .fetchall()
-            )
-        except sqlite3.Error as exc:
-            raise self._fail("label log read", exc) from exc

@@ -14,22 +14,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from fraud_kedro.api.serving_config import ConfigError
+from fraud_kedro.api.serving_config import ConfigError, env_int
 
 DEFAULT_STREAM_URL = "redis://127.0.0.1:6379/0"
-
-
-def _int(env: Mapping[str, str], name: str, default: int, minimum: int = 0) -> int:
-    raw = env.get(name)
-    if raw is None or raw.strip() == "":
-        return default
-    try:
-        value = int(raw)
-    except ValueError as exc:
-        raise ConfigError(f"{name} must be an integer, got {raw!r}") from exc
-    if value < minimum:
-        raise ConfigError(f"{name} must be >= {minimum}, got {value}")
-    return value
 
 
 @dataclass(frozen=True)
@@ -84,17 +71,8 @@ class StreamConfig:
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> StreamConfig:
-        """Read the settings from environment variables.
-
-        Args:
-            env: The environment (defaults to ``os.environ``).
-
-        Returns:
-            The configuration.
-
-        Raises:
-            ConfigError: On a malformed value, naming the variable.
-        """
+        """The settings of the variables of ``env`` (default ``os.environ``); a malformed value
+        raises :class:`~fraud_kedro.api.serving_config.ConfigError` naming the variable."""
         env = os.environ if env is None else env
         start = (env.get("FRAUD_STREAM_START") or "0").strip()
         if start not in {"0", "$"}:
@@ -116,16 +94,16 @@ class StreamConfig:
             url=env.get("FRAUD_STREAM_URL") or DEFAULT_STREAM_URL,
             group=env.get("FRAUD_STREAM_GROUP") or "fraud-scoring",
             consumer=env.get("FRAUD_STREAM_CONSUMER") or socket.gethostname(),
-            batch_size=_int(env, "FRAUD_STREAM_BATCH_SIZE", 500, minimum=1),
-            block_ms=_int(env, "FRAUD_STREAM_BLOCK_MS", 1000, minimum=1),
-            claim_idle_ms=_int(env, "FRAUD_STREAM_CLAIM_IDLE_MS", 30_000, minimum=1),
-            claim_interval_ms=_int(env, "FRAUD_STREAM_CLAIM_INTERVAL_MS", 5_000, minimum=1),
-            max_deliveries=_int(env, "FRAUD_STREAM_MAX_DELIVERIES", 5, minimum=1),
+            batch_size=env_int(env, "FRAUD_STREAM_BATCH_SIZE", 500, minimum=1),
+            block_ms=env_int(env, "FRAUD_STREAM_BLOCK_MS", 1000, minimum=1),
+            claim_idle_ms=env_int(env, "FRAUD_STREAM_CLAIM_IDLE_MS", 30_000, minimum=1),
+            claim_interval_ms=env_int(env, "FRAUD_STREAM_CLAIM_INTERVAL_MS", 5_000, minimum=1),
+            max_deliveries=env_int(env, "FRAUD_STREAM_MAX_DELIVERIES", 5, minimum=1),
             start_id=start,
-            output_maxlen=_int(env, "FRAUD_STREAM_OUTPUT_MAXLEN", 1_000_000),
+            output_maxlen=env_int(env, "FRAUD_STREAM_OUTPUT_MAXLEN", 1_000_000),
             metrics_host=env.get("FRAUD_STREAM_METRICS_HOST") or "127.0.0.1",
             metrics_port=port,
-            lag_interval_ms=_int(env, "FRAUD_STREAM_LAG_INTERVAL_MS", 5_000, minimum=100),
+            lag_interval_ms=env_int(env, "FRAUD_STREAM_LAG_INTERVAL_MS", 5_000, minimum=100),
             **names,
         )
 

@@ -18,8 +18,10 @@ from fraud_kedro.selection import choose_candidate, fit_on_fold, single_row_ms, 
 from fraud_kedro.split import (
     DAY,
     SplitParams,
+    check_split_info,
     drop_known_compromised,
     prequential_folds,
+    split_info,
     split_windows,
 )
 
@@ -63,18 +65,9 @@ def split_data(
         )
     test = test.reset_index(drop=True)
     production = model_input_table.loc[ts >= test_end].reset_index(drop=True)
-    info = {
-        **windows,
-        "delay_days": params.delay_days,
-        "train_rows": len(train),
-        "train_frauds": int(train[cols.label].sum()),
-        "test_rows": len(test),
-        "test_frauds": int(test[cols.label].sum()),
-        "production_rows": len(production),
-    }
+    info = split_info(windows, params.delay_days, train, test, cols.label, len(production))
     logger.info("split: %s", info)
-    if info["train_frauds"] == 0 or info["test_frauds"] == 0:
-        raise ValueError(f"the split leaves no fraud in the train or test window: {info}")
+    check_split_info(info)
     return history, train, test, production, info
 
 
