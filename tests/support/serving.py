@@ -11,7 +11,7 @@ import pandas as pd
 CHAMPION_URI = "models:/fraud_detector@champion"
 
 
-def serving_config(tracking_uri: str, state_db: Path | str, **overrides: Any) -> dict[str, Any]:
+def serving_config(tracking_uri: str, state_db: Path | str, /, **overrides: Any) -> dict[str, Any]:
     """Scoring settings of a test app or worker: no background threads, shadow scored inline, no
     authentication unless ``overrides`` set keys."""
     return {
