@@ -7,27 +7,19 @@ never write into the work tree.
 
 from __future__ import annotations
 
-import shutil
-from collections.abc import Callable
+import os
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pandas as pd
 import pytest
 import yaml
+from support.project import ROOT
+from support.project import copy_project as copy_project_to
 
 from fraud_kedro.features import FeatureParams
 
-PROJECT_ROOT = Path(__file__).resolve().parents[1]
-DATA_LAYERS = (
-    "01_raw",
-    "02_intermediate",
-    "03_primary",
-    "04_feature",
-    "05_model_input",
-    "06_models",
-    "07_model_output",
-    "08_reporting",
-)
+PROJECT_ROOT = ROOT
 
 
 def _conf(*parts: str) -> dict:
@@ -60,23 +52,22 @@ def feature_params(feature_params_dict: dict) -> FeatureParams:
 @pytest.fixture(scope="session")
 def copy_project() -> Callable[[Path], Path]:
     """A function that copies the project (conf without secrets, src, pyproject.toml and empty
-    data layers) into a directory and returns it."""
+    data layers) into a directory and returns it (``support.project.copy_project``)."""
+    return copy_project_to
 
-    def copy(dest: Path) -> Path:
-        dest.mkdir(parents=True, exist_ok=True)
-        ignore = shutil.ignore_patterns("__pycache__", "*.pyc", "*.egg-info")
-        shutil.copy2(PROJECT_ROOT / "pyproject.toml", dest / "pyproject.toml")
-        shutil.copytree(PROJECT_ROOT / "src", dest / "src", ignore=ignore)
-        shutil.copytree(
-            PROJECT_ROOT / "conf",
-            dest / "conf",
-            ignore=lambda folder, names: names if Path(folder).name == "local" else ignore(folder, names),
-        )
-        for layer in DATA_LAYERS:
-            (dest / "data" / layer).mkdir(parents=True, exist_ok=True)
-        return dest
 
-    return copy
+@pytest.fixture(scope="session", autouse=True)
+def _mlflow_default_outside_the_work_tree(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """MLflow's default store is ``./mlflow.db`` of the working directory: a call that no fixture
+    pointed anywhere lands in a throw-away store instead of the work tree. Fixtures point MLflow
+    at their own stores (``support.registry.mlflow_uri``) and put this default back."""
+    saved = os.environ.get("MLFLOW_TRACKING_URI")
+    if saved is None:
+        stray = tmp_path_factory.mktemp("stray-mlflow") / "mlflow.db"
+        os.environ["MLFLOW_TRACKING_URI"] = f"sqlite:///{stray}"
+    yield
+    if saved is None:
+        os.environ.pop("MLFLOW_TRACKING_URI", None)
 
 
 # ---- a real PostgreSQL (tests/postgres_support.py) -------------------------------------------

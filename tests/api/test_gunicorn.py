@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import json
-import os
 import signal
 import socket
 import subprocess
 import sys
 import threading
-import time
 import urllib.error
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
@@ -17,6 +15,7 @@ from pathlib import Path
 
 import pytest
 from conftest import seed_template
+from support.gunicorn import Gunicorn, busy_worker, server_env
 from test_scoring import as_body
 
 from fraud_kedro.api import read_prediction_log
@@ -24,12 +23,6 @@ from fraud_kedro.api import read_prediction_log
 ROOT = Path(__file__).resolve().parents[2]
 KEY = "gunicorn-test-key"
 pytestmark = pytest.mark.slow
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _call(url: str, body=None, key: str | None = KEY, timeout: float = 30) -> tuple[int, dict]:
@@ -48,52 +41,9 @@ def server(registry, _seeded_template, tmp_path_factory):
     """gunicorn with gunicorn.conf.py, as ``make serve`` starts it; stopped by its pid."""
     workdir = tmp_path_factory.mktemp("gunicorn")
     db = seed_template(workdir / "state.db")
-    port = _free_port()
-    env = {
-        **os.environ,
-        "PORT": str(port),
-        "FRAUD_WORKERS": "2",
-        "FRAUD_MODEL_URI": "models:/fraud_detector@champion",
-        "MLFLOW_TRACKING_URI": registry["uri"],
-        "FRAUD_STATE_DB": str(db),
-        "FRAUD_SEED_PATH": "",
-        "FRAUD_API_KEYS": KEY,
-        "FRAUD_MODEL_POLL_SECONDS": "0",
-        "FRAUD_GRACEFUL_TIMEOUT": "20",
-        "KEDRO_DISABLE_TELEMETRY": "1",
-        "DO_NOT_TRACK": "1",
-        "NML_DISABLE_USAGE_LOGGING": "1",
-    }
-    env.pop("PROMETHEUS_MULTIPROC_DIR", None)
-    log = (workdir / "gunicorn.log").open("wb")
-    gunicorn = Path(sys.executable).parent / "gunicorn"
-    proc = subprocess.Popen(
-        [str(gunicorn), "-c", str(ROOT / "gunicorn.conf.py"), "fraud_kedro.api:create_app()"],
-        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
-    )
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 120
-    try:
-        while True:
-            if proc.poll() is not None:
-                pytest.fail(f"gunicorn exited: {(workdir / 'gunicorn.log').read_text()[-3000:]}")
-            try:
-                if _call(f"{base}/ready", timeout=2)[0] == 200:
-                    break
-            except OSError:
-                pass
-            if time.monotonic() > deadline:
-                pytest.fail("gunicorn not ready after 120 s")
-            time.sleep(0.5)
-        yield {"base": base, "db": db, "proc": proc, "log": workdir / "gunicorn.log"}
-    finally:
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(60)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-        log.close()
+    env = server_env(registry, db, FRAUD_API_KEYS=KEY, FRAUD_GRACEFUL_TIMEOUT="20")
+    with Gunicorn(workdir, env, workers=2).start() as srv:
+        yield {"base": f"http://127.0.0.1:{srv.port}", "db": db, "proc": srv.proc, "server": srv}
 
 
 def test_scores_over_http_and_logs_every_acknowledged_request(server, held_out):
@@ -172,8 +122,11 @@ def test_chunked_bodies_are_capped_too(server, held_out):
 
 
 def test_graceful_shutdown_finishes_the_request_in_flight(server, held_out):
-    """SIGTERM while a big batch is being scored: it is answered and logged, then gunicorn exits."""
-    base, proc = server["base"], server["proc"]
+    """SIGTERM while a big batch is being scored: it is answered and logged, then gunicorn exits.
+
+    The signal goes out only once a worker is seen running the batch (/proc), and the answer must
+    still be pending then: a batch answered before the signal proves nothing and fails the test."""
+    base, proc, srv = server["base"], server["proc"], server["server"]
     batch = [
         {**as_body(held_out.iloc[i % len(held_out)]), "transaction_id": 7_000_000_000 + i}
         for i in range(3000)
@@ -183,9 +136,11 @@ def test_graceful_shutdown_finishes_the_request_in_flight(server, held_out):
         target=lambda: answer.update(result=_call(f"{base}/score", {"transactions": batch}))
     )
     worker.start()
-    time.sleep(0.3)
+    assert busy_worker(srv.workers(), timeout=10) is not None, "no worker took the batch"
     proc.send_signal(signal.SIGTERM)
+    in_flight_at_sigterm = worker.is_alive()
     worker.join(60)
+    assert in_flight_at_sigterm, "the batch was answered before SIGTERM: make it bigger"
     assert answer["result"][0] == 200
     assert proc.wait(60) == 0
     logged = set(read_prediction_log(server["db"])["transaction_id"])

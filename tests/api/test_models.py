@@ -19,19 +19,14 @@ ADMIN = {"X-API-Key": "admin-key"}
 
 
 @pytest.fixture(scope="module")
-def versions(registry: dict, history) -> dict[str, str]:
+def versions(registry, history) -> dict[str, str]:
     """More versions of fraud_detector: another good one, a corrupt one, one that cannot score."""
-    root = registry["root"]
     other = model_factory.train(history.iloc[: len(history) // 2], seed=1, max_iter=15)
     return {
-        "good": registry["champion"],
-        "other": model_factory.export_model(root / "other", other, threshold=0.2, alias=None),
-        "corrupt": model_factory.export_model(
-            root / "corrupt", registry["estimator"], alias=None, corrupt=True
-        ),
-        "broken": model_factory.export_model(
-            root / "broken", registry["estimator"], alias=None, func=model_factory.broken_predict
-        ),
+        "good": registry.champion,
+        "other": registry.export("other", estimator=other, threshold=0.2, alias=None),
+        "corrupt": registry.export("corrupt", alias=None, corrupt=True),
+        "broken": registry.export("broken", alias=None, func=model_factory.broken_predict),
     }
 
 
@@ -162,7 +157,7 @@ def test_in_flight_requests_finish_on_the_old_model(versions, registry):
     assert in_flight.version == versions["good"]  # the old object is untouched
 
 
-def test_holder_reports_a_missing_alias():
+def test_holder_reports_a_missing_alias(registry):
     holder = ModelHolder("models:/fraud_detector@does-not-exist")
     outcome = holder.reload()
     assert outcome.status == "failed"

@@ -9,11 +9,6 @@ sent to A changes the terminal-risk features B computes once the label delay has
 
 from __future__ import annotations
 
-import os
-import signal
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -21,7 +16,9 @@ import pandas as pd
 import pytest
 from conftest import make_config
 from model_factory import FEATURE_PARAMS
-from test_gunicorn import KEY, _call, _free_port
+from support.gunicorn import Gunicorn
+from support.serving import CHAMPION_URI
+from test_gunicorn import KEY, _call
 from test_scoring import as_body
 
 from fraud_kedro.api import create_app
@@ -32,67 +29,23 @@ ROOT = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.slow
 
 
-def start_gunicorn(env: dict[str, str], log_path: Path) -> tuple[subprocess.Popen, str]:
-    """One gunicorn instance on a free port, ready; returns the process and its base URL."""
-    port = _free_port()
-    full = {
-        **os.environ,
-        "PORT": str(port),
-        "FRAUD_WORKERS": "1",
-        "FRAUD_API_KEYS": KEY,
-        "FRAUD_MODEL_POLL_SECONDS": "0",
-        "FRAUD_SEED_PATH": "",
-        "KEDRO_DISABLE_TELEMETRY": "1",
-        "DO_NOT_TRACK": "1",
-        "NML_DISABLE_USAGE_LOGGING": "1",
-        **env,
-    }
-    full.pop("PROMETHEUS_MULTIPROC_DIR", None)
-    log = log_path.open("wb")
-    proc = subprocess.Popen(
-        [str(Path(sys.executable).parent / "gunicorn"), "-c", str(ROOT / "gunicorn.conf.py"),
-         "fraud_kedro.api:create_app()"],
-        cwd=ROOT, env=full, stdout=log, stderr=subprocess.STDOUT,
-    )  # fmt: skip
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 240  # a shared 2-core machine
-    while True:
-        if proc.poll() is not None:
-            pytest.fail(f"gunicorn exited: {log_path.read_text()[-3000:]}")
-        try:
-            if _call(f"{base}/ready", timeout=2)[0] == 200:
-                return proc, base
-        except OSError:
-            pass
-        if time.monotonic() > deadline:
-            stop(proc)
-            pytest.fail("gunicorn not ready after 240 s")
-        time.sleep(0.3)
-
-
-def stop(proc: subprocess.Popen) -> None:
-    """SIGTERM the instance (by its pid) and wait."""
-    if proc.poll() is None:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(60)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-
-
 @pytest.fixture
 def replicas(registry, history, postgres_url, tmp_path):
     seed_history(postgres_url, history, FeatureParams.from_dict(FEATURE_PARAMS))
-    env = {"MLFLOW_TRACKING_URI": registry["uri"], "FRAUD_STATE_URL": postgres_url}
-    env["FRAUD_MODEL_URI"] = "models:/fraud_detector@champion"
-    procs = []
+    env = {
+        "MLFLOW_TRACKING_URI": registry["uri"],
+        "FRAUD_MODEL_URI": CHAMPION_URI,
+        "FRAUD_STATE_URL": postgres_url,
+        "FRAUD_API_KEYS": KEY,
+    }
+    servers = []
     try:
         for name in ("a", "b"):
-            procs.append(start_gunicorn(env, tmp_path / f"gunicorn-{name}.log"))
-        yield [base for _, base in procs], postgres_url
+            servers.append(Gunicorn(tmp_path / f"gunicorn-{name}", env, workers=1).start())
+        yield [f"http://127.0.0.1:{srv.port}" for srv in servers], postgres_url
     finally:
-        for proc, _ in procs:
-            stop(proc)
+        for srv in servers:
+            srv.stop()
 
 
 def test_two_replicas_on_postgres_answer_what_one_instance_answers(replicas, registry, state_db, held_out):

@@ -10,14 +10,13 @@ from __future__ import annotations
 import json
 import math
 import os
-import shutil
-import subprocess
 import sys
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
+from support.project import CONTRACT_METRICS, ROOT, copy_project, kedro_env, run_kedro
 
 from fraud_kedro import creditcard, job_options
 from fraud_kedro.ingest import DataValidationError
@@ -31,15 +30,7 @@ from fraud_kedro.split import SplitParams, prequential_folds, split_windows
 sys.path.insert(0, str(Path(__file__).parent))
 from ulb_synth import make_ulb_frame  # noqa: E402
 
-PROJECT_ROOT = Path(__file__).resolve().parents[2]
-CONTRACT_METRICS = (
-    "test_roc_auc",
-    "test_average_precision",
-    "test_card_precision_at_100",
-    "test_precision",
-    "test_recall",
-    "test_f1",
-)
+PROJECT_ROOT = ROOT
 MODEL_NAME = "fraud_detector_creditcard"
 # a lighter search than the env's defaults (which suit the real 285k-row file): the test checks wiring
 FAST_PARAMS = ",".join(
@@ -237,46 +228,17 @@ def test_job_options() -> None:
 # ---- kedro run --env creditcard ----------------------------------------------------------------------
 
 
-def _copy_project(dest: Path) -> Path:
-    """What Kedro needs (pyproject.toml, src, conf without conf/local) and an empty data folder."""
-    ignore = shutil.ignore_patterns("__pycache__", "*.pyc", "*.egg-info")
-    dest.mkdir(parents=True)
-    shutil.copy2(PROJECT_ROOT / "pyproject.toml", dest / "pyproject.toml")
-    shutil.copytree(PROJECT_ROOT / "src", dest / "src", ignore=ignore)
-    shutil.copytree(PROJECT_ROOT / "conf", dest / "conf", ignore=shutil.ignore_patterns("local"))
-    (dest / "conf" / "local").mkdir()
-    (dest / "data" / "01_raw").mkdir(parents=True)
-    return dest
-
-
 @pytest.fixture(scope="module")
 def creditcard_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
     """Run the main job of the creditcard env once on a synthetic 20k-row, 2-day file."""
-    root = _copy_project(tmp_path_factory.mktemp("creditcard") / "project")
+    root = copy_project(tmp_path_factory.mktemp("creditcard") / "project")
     make_ulb_frame(n_rows=20_000, seed=7).to_csv(root / "data" / "01_raw" / "creditcard.csv", index=False)
     tracking_uri = f"sqlite:///{root / 'mlflow.db'}"
-    env = {
-        **os.environ,
-        "KEDRO_DISABLE_TELEMETRY": "1",
-        "DO_NOT_TRACK": "1",
-        "NML_DISABLE_USAGE_LOGGING": "1",
-        "MPLBACKEND": "Agg",
-        "MLFLOW_TRACKING_URI": tracking_uri,
-        "PYTHONPATH": os.pathsep.join([str(root / "src"), os.environ.get("PYTHONPATH", "")]),
-    }
-    env.pop("KEDRO_ENV", None)
-    env.pop("KEDRO_LOGGING_CONFIG", None)
-    proc = subprocess.run(
-        [sys.executable, "-m", "kedro", "run", "--env", "creditcard", "--params", FAST_PARAMS],
-        cwd=root,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=600,
-        check=False,
+    env = kedro_env(
+        MLFLOW_TRACKING_URI=tracking_uri,
+        PYTHONPATH=os.pathsep.join([str(root / "src"), os.environ.get("PYTHONPATH", "")]),
     )
-    log = proc.stdout[-4000:] + proc.stderr[-8000:]
-    assert proc.returncode == 0, f"kedro run --env creditcard failed:\n{log}"
+    run_kedro(root, "run", "--env", "creditcard", "--params", FAST_PARAMS, env=env, timeout=600)
     return root, tracking_uri
 
 

@@ -7,79 +7,30 @@ happen in a copy under pytest's temporary directory, with local MLflow tracking.
 from __future__ import annotations
 
 import json
-import os
 import re
 import shlex
-import shutil
 import subprocess
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]
-DATA_LAYERS = (
-    "01_raw",
-    "02_intermediate",
-    "03_primary",
-    "04_feature",
-    "05_model_input",
-    "06_models",
-    "07_model_output",
-    "08_reporting",
-)
-QUIET = {
-    "KEDRO_DISABLE_TELEMETRY": "1",
-    "DO_NOT_TRACK": "1",
-    "NML_DISABLE_USAGE_LOGGING": "1",
-    "MPLBACKEND": "Agg",
-}
+from support.project import ROOT as ROOT  # noqa: PLC0414 - the delivery tests import it from here
+from support.project import copy_project as copy_project_to
+from support.project import kedro_env
+from support.project import run_kedro as run_kedro_in
 
-
-# ---- Kedro in a copy of the project ---------------------------------------------------------------
-def kedro_env(**extra: str) -> dict[str, str]:
-    """The environment of a child process: telemetry off, local tracking, no service settings."""
-    env = {**os.environ, **QUIET}
-    for name in list(env):
-        if name in ("MLFLOW_TRACKING_URI", "KEDRO_LOGGING_CONFIG", "KEDRO_ENV") or name.startswith("FRAUD_"):
-            del env[name]
-    env.update(extra)
-    return env
+NOTEBOOK_EXTRAS = ("notebooks", "deploy", "README.md")
 
 
 def copy_project(dest: Path) -> Path:
-    """Copy what Kedro needs (code, configuration, notebooks) to ``dest``, with empty data layers.
-
-    ``conf/local`` is left empty: a developer's local settings or credentials must not leak in.
-    """
-    ignore = shutil.ignore_patterns("__pycache__", "*.pyc", "*.egg-info", ".ipynb_checkpoints")
-    dest.mkdir(parents=True, exist_ok=True)
-    for name in ("src", "conf", "notebooks", "deploy"):
-        shutil.copytree(ROOT / name, dest / name, ignore=ignore)
-    for name in ("pyproject.toml", "README.md"):
-        shutil.copy2(ROOT / name, dest / name)
-    shutil.rmtree(dest / "conf" / "local")
-    (dest / "conf" / "local").mkdir()
-    for layer in DATA_LAYERS:
-        (dest / "data" / layer).mkdir(parents=True)
-    return dest
+    """Copy what Kedro needs (code, configuration, notebooks) to ``dest``, with empty data layers
+    and an empty ``conf/local`` (``support.project.copy_project``)."""
+    return copy_project_to(dest, NOTEBOOK_EXTRAS)
 
 
 def run_kedro(project: Path, *args: str, timeout: int = 300) -> subprocess.CompletedProcess:
     """Run ``kedro ARGS`` in ``project`` with this interpreter; fail the test with its output."""
-    proc = subprocess.run(  # noqa: S603 - fixed command, arguments from the tests
-        [sys.executable, "-m", "kedro", *args],
-        cwd=project,
-        env=kedro_env(),
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        check=False,
-    )
-    assert proc.returncode == 0, (
-        f"kedro {' '.join(args)} exited {proc.returncode}\n"
-        f"--- stdout (end) ---\n{proc.stdout[-4000:]}\n--- stderr (end) ---\n{proc.stderr[-4000:]}"
-    )
-    return proc
+    return run_kedro_in(project, *args, timeout=timeout)
 
 
 _ROUTES_SCRIPT = """

@@ -3,30 +3,21 @@
 from __future__ import annotations
 
 import json
-import os
 import pickle
 import sqlite3
 import subprocess
 import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 import pytest
+from support.project import kedro_env
+from support.registry import mlflow_uri
 
 MODEL_NAME = "fraud_detector"
 EXPERIMENT = "fraud_kedro"
-QUIET = {
-    "KEDRO_DISABLE_TELEMETRY": "1",
-    "DO_NOT_TRACK": "1",
-    "NML_DISABLE_USAGE_LOGGING": "1",
-    "MPLBACKEND": "Agg",
-    # 2 shared cores: OpenMP oversubscription makes HistGradientBoosting 10x slower
-    "OMP_NUM_THREADS": "1",
-}
 
 
 @dataclass
@@ -43,16 +34,15 @@ class Project:
 
         ``extra_env`` (e.g. ``FRAUD_STATE_URL``) is set after the shell's ``FRAUD_*`` are dropped.
         """
-        env = {**os.environ, **QUIET, "MLFLOW_TRACKING_URI": self.tracking_uri}
-        for name in list(env):  # nothing from other suites or the developer's shell leaks in
-            if name in ("MLFLOW_REGISTRY_URI", "KEDRO_ENV", "KEDRO_LOGGING_CONFIG") or name.startswith(
-                "FRAUD_"
-            ):
-                env.pop(name)
-        env.update(extra_env or {})
         cmd = [sys.executable, "-m", "kedro", "run", "--env", "small", *args]
-        proc = subprocess.run(
-            cmd, cwd=self.path, env=env, capture_output=True, text=True, timeout=900, check=False
+        proc = subprocess.run(  # noqa: S603 - fixed command, arguments from the tests
+            cmd,
+            cwd=self.path,
+            env=kedro_env(MLFLOW_TRACKING_URI=self.tracking_uri, **(extra_env or {})),
+            capture_output=True,
+            text=True,
+            timeout=900,
+            check=False,
         )
         log = proc.stdout + proc.stderr
         self.logs[" ".join(args)] = log
@@ -74,26 +64,7 @@ class Project:
         return json.loads(self.data(relative).read_text())
 
 
-@contextmanager
-def use_mlflow(uri: str) -> Iterator[Any]:
-    """Point MLflow's global tracking and registry URIs at ``uri``; restore them afterwards."""
-    import mlflow
-    from mlflow.tracking._model_registry import utils as registry_utils
-    from mlflow.tracking._tracking_service import utils as tracking_utils
-
-    saved_env = {k: os.environ.get(k) for k in ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI")}
-    saved = (tracking_utils._tracking_uri, registry_utils._registry_uri)
-    mlflow.set_tracking_uri(uri)
-    mlflow.set_registry_uri(uri)
-    try:
-        yield mlflow.MlflowClient(tracking_uri=uri, registry_uri=uri)
-    finally:
-        tracking_utils._tracking_uri, registry_utils._registry_uri = saved
-        for key, value in saved_env.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
+use_mlflow = mlflow_uri  # the name these tests know
 
 
 def count_runs(db: Path) -> int:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+from support.project import CONTRACT_METRICS
 
 from fraud_kedro.pipelines.inference.nodes import predict_fraud
 
@@ -13,14 +14,6 @@ from .helpers import MODEL_NAME, Project, TrainingRun, use_mlflow
 
 pytestmark = pytest.mark.slow
 
-CONTRACT_METRICS = (
-    "test_roc_auc",
-    "test_average_precision",
-    "test_card_precision_at_100",
-    "test_precision",
-    "test_recall",
-    "test_f1",
-)
 
 
 # ---- simulation + data_processing --------------------------------------------------------------

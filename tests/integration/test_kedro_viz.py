@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from collections.abc import Callable
@@ -11,8 +10,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-
-from .helpers import QUIET
+from support.project import kedro_env
 
 pytestmark = pytest.mark.slow
 STAGES = {"simulation", "data_processing", "data_science", "evaluation", "batch_scoring", "monitoring"}
@@ -30,7 +28,7 @@ def _catalog_names(project: Path) -> set[str]:
 @pytest.fixture(scope="module")
 def graph(tmp_path_factory: pytest.TempPathFactory, copy_project: Callable[[Path], Path]) -> dict:
     project = copy_project(tmp_path_factory.mktemp("viz") / "fraud_kedro")
-    env = {**os.environ, **QUIET}
+    env = kedro_env()
     proc = subprocess.run(
         [sys.executable, "-m", "kedro", "viz", "build"],
         cwd=project, env=env, capture_output=True, text=True, timeout=600, check=False,

@@ -64,6 +64,23 @@ def risky_cases(transactions: pd.DataFrame, first_training: TrainingRun) -> list
     ]
 
 
+def as_request(row: pd.Series) -> pd.DataFrame:
+    """A one-row raw transaction (what a request carries: no label) from a table row."""
+    return (
+        row.drop(["is_fraud", "fraud_scenario"])
+        .to_frame()
+        .T.astype(
+            {
+                "transaction_id": "int64",
+                "customer_id": "int64",
+                "terminal_id": "int64",
+                "amount": "float64",
+                "timestamp": "datetime64[ns]",
+            }
+        )
+    )
+
+
 def test_far_larger_amount_at_a_risky_terminal_does_not_lower_the_score(
     transactions: pd.DataFrame, first_training: TrainingRun, risky_cases: list[dict]
 ) -> None:
@@ -71,19 +88,7 @@ def test_far_larger_amount_at_a_risky_terminal_does_not_lower_the_score(
     for case in risky_cases:
         row = case["row"]
         history = transactions[transactions["timestamp"] < row["timestamp"]]
-        base = (
-            row.drop(["is_fraud", "fraud_scenario"])
-            .to_frame()
-            .T.astype(
-                {
-                    "transaction_id": "int64",
-                    "customer_id": "int64",
-                    "terminal_id": "int64",
-                    "amount": "float64",
-                    "timestamp": "datetime64[ns]",
-                }
-            )
-        )
+        base = as_request(row)
         amounts = [case["habit"], case["habit"] * 5, case["habit"] * 10 + 300]
         scores = [score(first_training, base.assign(amount=a), history)[0] for a in amounts]
         assert scores[1] >= scores[0] - TOLERANCE, (row["transaction_id"], amounts, scores)
@@ -96,30 +101,22 @@ def test_far_larger_amount_at_a_risky_terminal_does_not_lower_the_score(
 def test_known_fraud_at_the_terminal_does_not_lower_the_score(
     transactions: pd.DataFrame, first_training: TrainingRun, risky_cases: list[dict]
 ) -> None:
-    """The same transaction scores at least as high when its terminal's known frauds are kept
-    than when they are relabelled as legitimate."""
-    for case in risky_cases[:5]:
+    """The same transaction scores no lower as its terminal's known history goes from all
+    legitimate, to as it was, to all fraud; and the all-fraud history scores strictly higher than
+    the all-legitimate one in most cases, which a model blind to the terminal's risk cannot do
+    (the small model answers tiny amounts but distinct: 9 of these 10 cases on the current seed)."""
+    raised = 0
+    for case in risky_cases:
         row = case["row"]
         history = transactions[transactions["timestamp"] < row["timestamp"]]
-        base = (
-            row.drop(["is_fraud", "fraud_scenario"])
-            .to_frame()
-            .T.astype(
-                {
-                    "transaction_id": "int64",
-                    "customer_id": "int64",
-                    "terminal_id": "int64",
-                    "amount": "float64",
-                    "timestamp": "datetime64[ns]",
-                }
-            )
-        )
-        cleaned = history.assign(
-            is_fraud=np.where(history["terminal_id"] == row["terminal_id"], 0, history["is_fraud"])
-        )
-        with_fraud = score(first_training, base, history)[0]
-        without = score(first_training, base, cleaned)[0]
-        assert with_fraud >= without - TOLERANCE, (row["transaction_id"], with_fraud, without)
+        base = as_request(row)
+        at_terminal = history["terminal_id"] == row["terminal_id"]
+        legit = history.assign(is_fraud=np.where(at_terminal, 0, history["is_fraud"]))
+        fraud = history.assign(is_fraud=np.where(at_terminal, 1, history["is_fraud"]))
+        low, actual, high = (score(first_training, base, h)[0] for h in (legit, history, fraud))
+        assert low - TOLERANCE <= actual <= high + TOLERANCE, (row["transaction_id"], low, actual, high)
+        raised += high > low + 1e-6
+    assert raised >= len(risky_cases) // 2, f"known fraud raised {raised} of {len(risky_cases)} scores"
 
 
 def test_identifiers_do_not_change_the_score(transactions: pd.DataFrame, first_training: TrainingRun) -> None:

@@ -13,6 +13,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from support.registry import kept_mlflow_uri
+from support.serving import serving_config
 
 from . import harness
 
@@ -26,7 +28,7 @@ def world() -> harness.World:
 @pytest.fixture(scope="session")
 def registry(tmp_path_factory: pytest.TempPathFactory, world: harness.World) -> harness.Registry:
     """A temporary MLflow store with ``fraud_detector`` version 1 as ``champion``."""
-    return harness.build_registry(tmp_path_factory.mktemp("mlflow"), world.history)
+    return harness.build_registry(tmp_path_factory.mktemp("mlflow"), world.history, experiment="reliability")
 
 
 @pytest.fixture(scope="session")
@@ -45,28 +47,15 @@ def state_db(tmp_path: Path, seeded_template: Path) -> Path:
 @pytest.fixture(autouse=True)
 def _restore_mlflow_uri() -> Iterator[None]:
     """``create_app`` points MLflow's global URI at its registry: put the previous one back."""
-    from mlflow.tracking._model_registry import utils as registry_utils
-    from mlflow.tracking._tracking_service import utils as tracking_utils
-
-    saved = (tracking_utils._tracking_uri, registry_utils._registry_uri)
-    yield
-    tracking_utils._tracking_uri, registry_utils._registry_uri = saved
+    with kept_mlflow_uri():
+        yield
 
 
 def app_config(registry: harness.Registry, state_db: Path, **overrides: Any) -> dict[str, Any]:
     """Settings of an in-process app (no background threads, one API key)."""
-    return {
-        "model_uri": "models:/fraud_detector@champion",
-        "tracking_uri": registry.uri,
-        "state_db": str(state_db),
-        "seed_path": "",
-        "model_poll_seconds": 0,
-        "model_sync_seconds": 0,
-        "shadow_after_response": False,
-        "api_keys": harness.API_KEY,
-        "admin_keys": harness.ADMIN_KEY,
-        **overrides,
-    }
+    return serving_config(
+        registry.uri, state_db, **{"api_keys": harness.API_KEY, "admin_keys": harness.ADMIN_KEY, **overrides}
+    )
 
 
 @pytest.fixture
@@ -75,8 +64,8 @@ def make_app(registry: harness.Registry) -> Callable[..., Any]:
     from fraud_kedro.api import create_app
 
     def make(state_db: Path, **overrides: Any) -> Any:
-        with harness.mlflow_uri(registry.uri):
-            app = create_app(app_config(registry, state_db, **overrides))
+        # create_app points MLflow at the registry; _restore_mlflow_uri puts it back after the test
+        app = create_app(app_config(registry, state_db, **overrides))
         app.config["TESTING"] = True
         return app
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import signal
+import threading
 import time
 
 import pytest
@@ -27,7 +28,17 @@ def test_a_killed_worker_is_replaced_and_only_its_request_in_flight_fails(
     load = harness.FixedRateLoad(server.port, stream, rate=25, batch_share=0.2, batch_size=50, threads=8)
     load.start(duration=60)
     time.sleep(2.0)
-    victim = harness.busy_worker(workers) or workers[0]  # one handling a request, if caught
+    # a big batch keeps one worker busy for a while, so the victim is caught holding a request
+    big_body = {"transactions": stream.take(2000)}
+    big: dict = {}
+    sender = threading.Thread(
+        target=lambda: big.update(
+            started=time.monotonic(), reply=harness.call(server.port, "POST", "/score", big_body, timeout=120)
+        )
+    )
+    sender.start()
+    victim = harness.busy_worker(workers, timeout=10)
+    assert victim is not None, "no worker was seen handling a request: nothing to kill"
     killed_at = time.monotonic()
     os.kill(victim, signal.SIGKILL)
     replacement = server.wait_workers(2, exclude={victim}, timeout=30)
@@ -36,6 +47,7 @@ def test_a_killed_worker_is_replaced_and_only_its_request_in_flight_fails(
     assert ready_at is not None, server.log(killed_at)
     time.sleep(2.0)  # traffic on the two workers again
     outcomes = load.stop()
+    sender.join(120)
 
     assert server.proc is not None and server.proc.poll() is None and server.pid == master_before
     survivor = next(w for w in workers if w != victim)
@@ -47,6 +59,10 @@ def test_a_killed_worker_is_replaced_and_only_its_request_in_flight_fails(
     for o in failed:  # only requests the victim held when it died: no error before or after
         assert o.status is None and o.started <= killed_at <= o.ended, o
     assert len(failed) <= len(in_flight)
+    big_failed = big["reply"].status != 200
+    if big_failed:  # the victim held the big batch: the connection broke, it was not answered
+        assert big["reply"].status is None, big["reply"]
+    assert failed or big_failed, "the victim was killed busy, yet no request failed"
     after = [o for o in outcomes if o.scheduled > ready_at]
     assert after and all(o.ok for o in after)
     assert len(outcomes) > 50
@@ -54,7 +70,11 @@ def test_a_killed_worker_is_replaced_and_only_its_request_in_flight_fails(
     # nothing lost: every acknowledged transaction is logged; a retry of a failed one succeeds
     acknowledged = {i for o in outcomes if o.ok for i in o.ids}
     assert acknowledged <= harness.read_logged_ids(server.db)  # type: ignore[attr-defined]
-    for o in failed:
-        reply = server.call("POST", "/score", o.body)
+    big_ids = {t["transaction_id"] for t in big_body["transactions"]}
+    if not big_failed:
+        assert big_ids <= harness.read_logged_ids(server.db)  # type: ignore[attr-defined]
+    retries = [(o.body, set(o.ids)) for o in failed] + ([(big_body, big_ids)] if big_failed else [])
+    for body, ids in retries:
+        reply = server.call("POST", "/score", body, timeout=120)
         assert reply.status == 200, reply.body
-        assert set(o.ids) <= harness.read_logged_ids(server.db)  # type: ignore[attr-defined]
+        assert ids <= harness.read_logged_ids(server.db)  # type: ignore[attr-defined]

@@ -12,25 +12,24 @@ from __future__ import annotations
 
 import os
 import shutil
-import sys
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pandas as pd
 import pytest
+from support import fixtures as shared
+from support import world
+from support.registry import Registry, build_registry, seed_state
 
-API_TESTS = Path(__file__).resolve().parents[1] / "api"
-sys.path.insert(0, str(API_TESTS))
-
-import model_factory  # noqa: E402
-from simdata import simulate_transactions  # noqa: E402
-
-from fraud_kedro.api import seed_history  # noqa: E402
-from fraud_kedro.features import FeatureParams  # noqa: E402
-
-HELD_OUT_DAY = pd.Timestamp("2018-05-25")
+HELD_OUT_DAY = world.HELD_OUT_DAY
 REDIS_URL = os.environ.get("FRAUD_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+
+
+# the fixtures this package shares with the other service tests (tests/support/fixtures.py)
+transactions = shared.transactions
+history = shared.history
+_our_registry = shared._our_registry
 
 
 @pytest.fixture(scope="session")
@@ -73,72 +72,21 @@ def streams(redis_url: str) -> Iterator[dict[str, str]]:
 
 
 @pytest.fixture(scope="session")
-def transactions() -> pd.DataFrame:
-    """Simulated labelled transactions (60 days), as in the API tests."""
-    return simulate_transactions(n_customers=300, n_terminals=400, n_days=60, seed=0)
-
-
-@pytest.fixture(scope="session")
-def history(transactions: pd.DataFrame) -> pd.DataFrame:
-    """Everything before the held-out day (the model's training data and the seed)."""
-    return transactions[transactions["timestamp"] < HELD_OUT_DAY].reset_index(drop=True)
-
-
-@pytest.fixture(scope="session")
 def held_out(transactions: pd.DataFrame) -> pd.DataFrame:
-    """The held-out day, in time order."""
-    day = transactions[
-        (transactions["timestamp"] >= HELD_OUT_DAY)
-        & (transactions["timestamp"] < HELD_OUT_DAY + pd.Timedelta(days=2))
-    ]
-    return day.sort_values(["timestamp", "transaction_id"]).reset_index(drop=True)
-
-
-@pytest.fixture(autouse=True)
-def _our_registry(request: pytest.FixtureRequest) -> Iterator[None]:
-    """Point MLflow at this package's registry for the tests that use it."""
-    if "registry" not in request.fixturenames:
-        yield
-        return
-    import mlflow
-
-    uri = request.getfixturevalue("registry")["uri"]
-    previous = os.environ.get("MLFLOW_TRACKING_URI")
-    os.environ["MLFLOW_TRACKING_URI"] = uri
-    mlflow.set_tracking_uri(uri)
-    yield
-    if previous is None:
-        os.environ.pop("MLFLOW_TRACKING_URI", None)
-    else:
-        os.environ["MLFLOW_TRACKING_URI"] = previous
+    """The two held-out days, in time order."""
+    return world.days_from(transactions, HELD_OUT_DAY, days=2)
 
 
 @pytest.fixture(scope="session")
-def registry(tmp_path_factory: pytest.TempPathFactory, history: pd.DataFrame) -> Iterator[dict]:
+def registry(tmp_path_factory: pytest.TempPathFactory, history: pd.DataFrame) -> Registry:
     """A temporary MLflow store with the toy ``fraud_detector`` as ``champion``."""
-    import mlflow
-
-    root = tmp_path_factory.mktemp("stream-mlflow")
-    uri = f"sqlite:///{root / 'mlflow.db'}"
-    previous = os.environ.get("MLFLOW_TRACKING_URI")
-    os.environ["MLFLOW_TRACKING_URI"] = uri
-    mlflow.set_tracking_uri(uri)
-    mlflow.set_experiment(experiment_name="stream-tests")
-    estimator = model_factory.train(history)
-    version = model_factory.export_model(root / "v1", estimator)
-    yield {"uri": uri, "root": root, "champion": version}
-    if previous is None:
-        os.environ.pop("MLFLOW_TRACKING_URI", None)
-    else:
-        os.environ["MLFLOW_TRACKING_URI"] = previous
+    return build_registry(tmp_path_factory.mktemp("stream-mlflow"), history, experiment="stream-tests")
 
 
 @pytest.fixture(scope="session")
 def seeded_template(tmp_path_factory: pytest.TempPathFactory, history: pd.DataFrame) -> Path:
     """A state store seeded with the history (copied for each test)."""
-    path = tmp_path_factory.mktemp("stream-state") / "template.db"
-    seed_history(path, history, FeatureParams.from_dict(model_factory.FEATURE_PARAMS))
-    return path
+    return seed_state(tmp_path_factory.mktemp("stream-state") / "template.db", history)
 
 
 @pytest.fixture

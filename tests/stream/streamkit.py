@@ -6,20 +6,12 @@ import threading
 import time
 from pathlib import Path
 
+from support import serving as support_serving
 
-def serving_config(registry: dict, state_db: Path, **overrides) -> dict:
+
+def serving_config(registry, state_db: Path, **overrides) -> dict:
     """Scoring settings of a test worker or app (no background threads)."""
-    return {
-        "model_uri": "models:/fraud_detector@champion",
-        "tracking_uri": registry["uri"],
-        "state_db": str(state_db),
-        "seed_path": "",
-        "model_poll_seconds": 0,
-        "model_sync_seconds": 0,
-        "shadow_after_response": False,
-        "api_keys": (),
-        **overrides,
-    }
+    return support_serving.serving_config(registry["uri"], state_db, **overrides)
 
 
 def stream_config(redis_url: str, streams: dict[str, str], **overrides) -> dict:
@@ -38,15 +30,7 @@ def stream_config(redis_url: str, streams: dict[str, str], **overrides) -> dict:
     }
 
 
-def as_tx(row) -> dict:
-    """A transaction object of ``POST /score`` from a DataFrame row."""
-    return {
-        "transaction_id": int(row.transaction_id),
-        "timestamp": row.timestamp.isoformat(),
-        "customer_id": int(row.customer_id),
-        "terminal_id": int(row.terminal_id),
-        "amount": float(row.amount),
-    }
+as_tx = support_serving.tx_body  # a transaction object of ``POST /score`` from a row
 
 
 class WorkerThread:

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from pathlib import Path
 
 import pandas as pd
 import pytest
 from kedro.io import DatasetError
+from support.registry import mlflow_uri
 
 from fraud_kedro.io.files import RegisteredModelDataset, TransactionsFileDataset
 
@@ -77,24 +77,9 @@ def test_describe_names_both_files(tmp_path: Path) -> None:
 @pytest.fixture
 def empty_mlflow_store(tmp_path: Path) -> Iterator[str]:
     """The global MLflow tracking and registry URIs pointed at an empty store, then restored."""
-    import mlflow
-    from mlflow.tracking._model_registry import utils as registry_utils
-    from mlflow.tracking._tracking_service import utils as tracking_utils
-
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
-    saved_env = {k: os.environ.get(k) for k in ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI")}
-    saved = (tracking_utils._tracking_uri, registry_utils._registry_uri)
-    mlflow.set_tracking_uri(uri)
-    mlflow.set_registry_uri(uri)
-    try:
+    with mlflow_uri(uri):
         yield uri
-    finally:
-        tracking_utils._tracking_uri, registry_utils._registry_uri = saved
-        for key, value in saved_env.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
 
 
 @pytest.mark.slow  # creating an MLflow SQLite store takes seconds

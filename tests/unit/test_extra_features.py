@@ -10,17 +10,7 @@ import pytest
 
 from fraud_kedro.features import EXTRA_GROUPS, FeatureParams, compute_features, feature_names
 
-KEYS = ["transaction_id", "timestamp", "customer_id", "terminal_id"]
-
-
-def frame(rows: list[tuple]) -> pd.DataFrame:
-    df = pd.DataFrame(rows, columns=[*KEYS, "amount", "is_fraud"])
-    df["timestamp"] = pd.to_datetime(df["timestamp"])
-    return df
-
-
-def by_id(features: pd.DataFrame) -> pd.DataFrame:
-    return features.set_index("transaction_id")
+from .test_features import by_id, frame
 
 
 def online(df: pd.DataFrame, position: int, params: FeatureParams, trim: bool) -> pd.DataFrame:
