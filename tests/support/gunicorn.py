@@ -14,6 +14,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -59,12 +60,17 @@ def call(
     timeout: float = 30,
     raw: bytes | None = None,
     headers: dict[str, str] | None = None,
+    on_connect: Callable[[int], None] | None = None,
 ) -> Reply:
-    """One request on a new connection (gunicorn's sync workers close after every answer)."""
+    """One request on a new connection (gunicorn's sync workers close after every answer);
+    ``on_connect`` gets the client's local port once connected, before the request is sent."""
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
     payload = raw if raw is not None else (None if body is None else json.dumps(body).encode())
     head = {"Content-Type": "application/json", **({"X-API-Key": key} if key else {}), **(headers or {})}
     try:
+        if on_connect is not None:
+            conn.connect()
+            on_connect(conn.sock.getsockname()[1])
         conn.request(method, path, payload, head)
         response = conn.getresponse()
         data = response.read()
@@ -113,6 +119,48 @@ def busy_worker(pids: list[int], timeout: float = 3.0) -> int | None:
                 if stat[stat.rindex(")") + 2] == "R":
                     return pid
         time.sleep(0.001)
+    return None
+
+
+def connection_owner(
+    pids: list[int], server_port: int, client_port: int, timeout: float = 10.0
+) -> int | None:
+    """The one of ``pids`` that accepted the TCP connection from ``client_port`` to ``server_port``
+    on 127.0.0.1 (its socket inode, from /proc/net/tcp, among the process's fds), polling every
+    millisecond for up to ``timeout`` s; None if no worker accepted it by then."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        inode = _tcp_inode(server_port, client_port)
+        if inode is not None:
+            link = f"socket:[{inode}]"
+            for pid in pids:
+                try:
+                    fds = list(Path(f"/proc/{pid}/fd").iterdir())
+                except OSError:
+                    continue
+                for fd in fds:
+                    try:
+                        if os.readlink(fd) == link:
+                            return pid
+                    except OSError:
+                        continue
+        time.sleep(0.001)
+    return None
+
+
+def _tcp_inode(local_port: int, remote_port: int) -> int | None:
+    """Inode of the established IPv4 socket from ``local_port`` to ``remote_port`` (0 = not yet
+    accepted by a process), None when there is no such socket."""
+    try:
+        lines = Path("/proc/net/tcp").read_text().splitlines()[1:]
+    except OSError:
+        return None
+    for line in lines:
+        fields = line.split()
+        local, remote, state, inode = fields[1], fields[2], fields[3], int(fields[9])
+        ports = int(local.split(":")[1], 16), int(remote.split(":")[1], 16)
+        if state == "01" and ports == (local_port, remote_port):
+            return inode or None
     return None
 
 
