@@ -375,9 +375,9 @@ def test_service_log_source_reads_the_real_state_store(tmp_path, feature_spec, d
         rows, x, data["fraud_probability"].to_numpy(), data["is_fraud_predicted"].to_numpy(),
         champion, datetime(2024, 3, 2),
     )  # fmt: skip
-    store.record_shadow_scores(
+    store.record_scores(
         rows, x, data["challenger_probability"].to_numpy(), np.zeros(len(rows)), challenger,
-        datetime(2024, 3, 2),
+        datetime(2024, 3, 2), role="shadow",
     )  # fmt: skip
     frauds = data[data["is_fraud"] == 1]
     store.record_labels(

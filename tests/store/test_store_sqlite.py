@@ -40,8 +40,9 @@ def _rows(ids: list[int], day: int = 0) -> list[SimpleNamespace]:
 def _score(store: StateStore, rows: list, shadow: bool = False) -> None:
     x = np.array([[r.amount, 10] for r in rows], dtype=np.float64)
     p = np.full(len(rows), 0.25)
-    write = store.record_shadow_scores if shadow else store.record_scores
-    write(rows, x, p, p > 0.5, MODEL, datetime(2024, 3, 20))
+    store.record_scores(
+        rows, x, p, p > 0.5, MODEL, datetime(2024, 3, 20), role="shadow" if shadow else "champion"
+    )
 
 
 def test_sqlite_store_is_the_protocol_and_keeps_one_log_with_roles(tmp_path):

@@ -261,7 +261,7 @@ class ScoringService:
                 ids = features[shadow.feature_params.columns.transaction_id].to_numpy()
                 proba, decisions = check_predictions(shadow.predict(features), ids, shadow.uri)
                 matrix = features[list(shadow.features)].to_numpy(dtype=np.float64)
-                store.record_shadow_scores(rows, matrix, proba, decisions, shadow.ref, utc_now())
+                store.record_scores(rows, matrix, proba, decisions, shadow.ref, utc_now(), role="shadow")
                 self.metrics.shadow_scored.labels(shadow.version).inc(len(rows))
             except Exception:  # the shadow never affects clients
                 self.metrics.shadow_errors.inc()

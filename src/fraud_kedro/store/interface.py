@@ -48,26 +48,16 @@ class StateStore(Protocol):
         model: ModelRef,
         scored_at: datetime,
         reasons: Sequence[Any] | None = None,
+        role: Role = "champion",
     ) -> None:
-        """Atomically add transactions to the history and their champion predictions to the log
-        (with each score's reasons as JSON when given, ``explain=true``).
+        """Log predictions with their ``role``. The champion's (the default) also add the
+        transactions to the history, atomically, with each score's reasons as JSON when given
+        (``explain=true``); the shadow model's leave the history alone.
 
         Raises:
-            DuplicateTransactionError: An id is already in the history (nothing written).
+            DuplicateTransactionError: A champion id is already in the history (nothing written).
             StateStoreError: The store cannot be written (nothing written).
         """
-        ...
-
-    def record_shadow_scores(
-        self,
-        rows: Sequence[Any],
-        features: np.ndarray,
-        probabilities: np.ndarray,
-        decisions: np.ndarray,
-        model: ModelRef,
-        scored_at: datetime,
-    ) -> None:
-        """Log the shadow model's predictions (role ``shadow``; the history is not touched)."""
         ...
 
     def logged_predictions(self, ids: Sequence[int]) -> dict[int, LoggedPrediction]:

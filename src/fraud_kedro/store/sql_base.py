@@ -273,9 +273,10 @@ class SqlStateStore:
         model: ModelRef,
         scored_at: datetime,
         reasons: Sequence[Any] | None = None,
+        role: Role = "champion",
     ) -> None:
-        """Add scored transactions to the history and their predictions to the log, atomically
-        (each score's reasons as JSON when given; None = NULL).
+        """Log predictions with their ``role`` (each score's reasons as JSON when given; None =
+        NULL); the champion's also add the transactions to the history, atomically.
 
         Args:
             rows: Validated transactions (:class:`~fraud_kedro.api.validation.Transaction`).
@@ -285,20 +286,25 @@ class SqlStateStore:
             model: The model.
             scored_at: When they were scored (naive UTC).
             reasons: Each score's reasons (``explain=true``).
+            role: ``champion`` (history and log) or ``shadow`` (log only).
 
         Raises:
-            DuplicateTransactionError: An id is already in the history (nothing written).
+            DuplicateTransactionError: A champion id is already in the history (nothing written).
             StateStoreError: The store cannot be written (nothing written).
         """
         now = self._stamp(scored_at)
+        log_rows = self._log_rows(rows, features, probabilities, decisions, model, now, role, reasons)
+        if role != "champion":
+            self._write(
+                f"{role} log write", lambda conn: self._insert_scores(conn, model, now, None, log_rows)
+            )
+            self._registered.add((model.name, model.version))
+            return
         key = self._key_in
         history_rows = [
             (tx.transaction_id, tx.ts_us, key(tx.customer_key), key(tx.terminal_key), tx.amount)
             for tx in rows
         ]
-        log_rows = self._log_rows(
-            rows, features, probabilities, decisions, model, now, "champion", reasons
-        )
         try:
             self._write(
                 "prediction log write",
@@ -309,27 +315,6 @@ class SqlStateStore:
             if self.HIDE_CAUSE:
                 raise DuplicateTransactionError(known) from None
             raise DuplicateTransactionError(known) from exc
-        self._registered.add((model.name, model.version))
-
-    def record_shadow_scores(
-        self,
-        rows: Sequence[Any],
-        features: np.ndarray,
-        probabilities: np.ndarray,
-        decisions: np.ndarray,
-        model: ModelRef,
-        scored_at: datetime,
-    ) -> None:
-        """Log shadow predictions (role ``shadow``; the history is not touched).
-
-        Raises:
-            StateStoreError: The store cannot be written.
-        """
-        now = self._stamp(scored_at)
-        log_rows = self._log_rows(rows, features, probabilities, decisions, model, now, "shadow")
-        self._write(
-            "shadow log write", lambda conn: self._insert_scores(conn, model, now, None, log_rows)
-        )
         self._registered.add((model.name, model.version))
 
     def get_meta(self, key: str) -> str | None:
