@@ -113,3 +113,16 @@ def test_console_assets_are_local(client):
     assert not re.findall(r"""(?:src|href)\s*=\s*["']?(?:https?:)?//""", html)
     for asset in ("/static/console.js", "/static/console.css"):
         assert client.get(asset).status_code == 200
+
+
+def test_an_explained_score_shows_its_logged_reasons_in_the_queue(client, held_out):
+    batch = [_body(row) for _, row in held_out.head(40).iterrows()]
+    answer = client.post("/score?explain=true", json={"transactions": batch})
+    assert answer.status_code == 200, answer.data
+    results = answer.get_json()["results"]
+    top = max(results, key=lambda r: (r["fraud_probability"], -r["transaction_id"]))
+    html = client.get("/console?k=1").get_data(as_text=True)
+    assert [t for t, _ in _cases(html)] == [top["transaction_id"]]
+    assert 'class="reasons"' in html and "feature values" not in html
+    for reason in top["reasons"]:
+        assert f"<td>{reason['feature']}</td>" in html

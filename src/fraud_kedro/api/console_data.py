@@ -54,7 +54,7 @@ def alert_queue(store: Any, day: str | None, k: int, history_rows: int = 10) -> 
         ``{"day", "days", "k", "cases": [{"transaction": {...}, "score", "reasons" | "features",
         "history": [...]}]}``.
     """
-    log = read_prediction_log(store)
+    log = read_prediction_log(store, reasons=True)
     if log.empty:
         return {"day": day, "days": [], "k": k, "cases": []}
     log = log.drop_duplicates("transaction_id", keep="last")

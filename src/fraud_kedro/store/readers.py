@@ -14,13 +14,19 @@ _KEYS = ["transaction_id", "timestamp", "customer_id", "terminal_id"]
 _TAIL = ["fraud_probability", "is_fraud_predicted", "model_version", "scored_at"]
 
 
-def prediction_frame(raw: RawLog) -> pd.DataFrame:
+def prediction_frame(raw: RawLog, reasons: bool = False) -> pd.DataFrame:
     """Decode a stored prediction log: one column per feature of any model version seen.
+
+    Args:
+        raw: The log as stored.
+        reasons: Add the column ``reasons`` (each score's reasons as JSON text, or None).
 
     Returns:
         Columns ``transaction_id, timestamp, customer_id, terminal_id, <features...>,
-        fraud_probability, is_fraud_predicted, model_version, scored_at``, in log order.
+        fraud_probability, is_fraud_predicted, model_version, scored_at`` (then ``reasons``), in
+        log order.
     """
+    tail = [*_TAIL, "reasons"] if reasons else _TAIL
     feature_order: list[str] = []
     dtypes: dict[str, str] = {}
     for feats, kinds in raw.versions.values():
@@ -29,9 +35,9 @@ def prediction_frame(raw: RawLog) -> pd.DataFrame:
                 feature_order.append(name)
                 dtypes[name] = kind
     if not raw.rows:
-        columns = _KEYS + feature_order + _TAIL
+        columns = _KEYS + feature_order + tail
         return pd.DataFrame({col: pd.Series(dtype=object) for col in columns})
-    frame = pd.DataFrame.from_records(raw.rows, columns=[*_KEYS, "features", *_TAIL, "model_name"])
+    frame = pd.DataFrame.from_records(raw.rows, columns=[*_KEYS, "features", *_TAIL, "model_name", "reasons"])
     values = {name: np.full(len(frame), np.nan) for name in feature_order}
     for (name, version), group in frame.groupby(["model_name", "model_version"], sort=False):
         feats = raw.versions.get((name, version), ([], []))[0]
@@ -50,7 +56,7 @@ def prediction_frame(raw: RawLog) -> pd.DataFrame:
     for name, kind in dtypes.items():
         if kind.startswith("int") and not features[name].isna().any():
             features[name] = features[name].astype(kind)
-    result = pd.concat([out, features, frame[_TAIL]], axis=1)
+    result = pd.concat([out, features, frame[tail]], axis=1)
     result["is_fraud_predicted"] = result["is_fraud_predicted"].astype(bool)
     result["scored_at"] = pd.to_datetime(result["scored_at"])
     result["model_version"] = result["model_version"].astype(str)
@@ -73,7 +79,10 @@ def _reader(db: str | os.PathLike[str] | StateStore) -> StateStore:
 
 
 def read_prediction_log(
-    db: str | os.PathLike[str] | StateStore, shadow: bool = False, role: Role | None = None
+    db: str | os.PathLike[str] | StateStore,
+    shadow: bool = False,
+    role: Role | None = None,
+    reasons: bool = False,
 ) -> pd.DataFrame:
     """The prediction log of one role as a DataFrame (read by monitoring and retraining).
 
@@ -81,6 +90,7 @@ def read_prediction_log(
         db: The store, or its URL / SQLite path (which must exist).
         shadow: Read the shadow (challenger) predictions instead of the champion's.
         role: The role to read (overrides ``shadow``).
+        reasons: Add each score's reasons (JSON text or None) as the column ``reasons``.
 
     Returns:
         See :func:`prediction_frame`.
@@ -90,7 +100,8 @@ def read_prediction_log(
     """
     store = _reader(db)
     try:
-        return prediction_frame(store.raw_prediction_log(role or ("shadow" if shadow else "champion")))
+        raw = store.raw_prediction_log(role or ("shadow" if shadow else "champion"))
+        return prediction_frame(raw, reasons=reasons)
     finally:
         if store is not db:
             store.close()

@@ -52,7 +52,7 @@ SEEDED_OR_NOT_EMPTY = (
 _MODEL_VERSIONS = "SELECT model_name, model_version, features, feature_dtypes FROM model_versions"
 _LOG_SELECT = (
     "SELECT transaction_id, timestamp, customer_id, terminal_id, features, fraud_probability, "
-    "is_fraud_predicted, model_version, scored_at, model_name FROM prediction_log "
+    "is_fraud_predicted, model_version, scored_at, model_name, reasons FROM prediction_log "
     "WHERE role = ? ORDER BY log_id"
 )
 

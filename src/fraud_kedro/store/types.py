@@ -74,7 +74,8 @@ class RawLog:
     """A prediction log as stored: the rows and the feature lists of the model versions.
 
     ``rows`` are ``(transaction_id, timestamp, customer_id, terminal_id, features blob,
-    fraud_probability, is_fraud_predicted, model_version, scored_at, model_name)`` in log order;
+    fraud_probability, is_fraud_predicted, model_version, scored_at, model_name, reasons)`` in log
+    order (reasons: the score's reasons as JSON text, or None);
     ``versions`` maps ``(model_name, model_version)`` to ``(features, feature_dtypes)``.
     """
 
