@@ -147,16 +147,19 @@ class ReadOnlyDataError(RuntimeError):
     """A run would write a dataset that the catalog marks read-only."""
 
 
-def read_only_outputs(pipeline: Pipeline, catalog: DataCatalog) -> list[str]:
-    """The datasets ``pipeline`` writes whose catalog entry has ``metadata: {read_only: true}``."""
-    found = []
+def read_only_outputs(pipeline: Pipeline, catalog: DataCatalog) -> dict[str, str]:
+    """The datasets ``pipeline`` writes whose catalog entry has ``metadata: {read_only: true}``.
+
+    Returns:
+        Dataset name -> the entry's ``read_only_reason`` (empty when it gives none).
+    """
+    found = {}
     for name in sorted(pipeline.all_outputs()):
         if name not in catalog:
             continue
-        dataset = catalog.get(name)
-        metadata = getattr(dataset, "metadata", None) or {}
+        metadata = getattr(catalog.get(name), "metadata", None) or {}
         if metadata.get("read_only") is True:
-            found.append(name)
+            found[name] = str(metadata.get("read_only_reason") or "")
     return found
 
 
@@ -168,12 +171,12 @@ class ReadOnlyDataHooks:
         self, run_params: dict[str, Any], pipeline: Pipeline, catalog: DataCatalog
     ) -> None:
         """Raise :class:`ReadOnlyDataError` naming every read-only dataset the run would write."""
-        names = read_only_outputs(pipeline, catalog)
-        if names:
+        found = read_only_outputs(pipeline, catalog)
+        if found:
+            names = "; ".join(f"{name} ({why})" if why else name for name, why in found.items())
             raise ReadOnlyDataError(
-                f"this run would overwrite read-only data: {', '.join(names)} (catalog metadata "
-                "read_only: true; e.g. raw_transactions is your data, the simulator writes "
-                "simulated_transactions). Nothing was run."
+                f"this run would write read-only data: {names}. Nothing was run: the catalog "
+                "marks these datasets metadata {read_only: true}."
             )
 
 

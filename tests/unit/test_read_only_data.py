@@ -47,11 +47,11 @@ def test_a_pipeline_that_writes_a_read_only_dataset_fails_naming_it() -> None:
         }
     )
     writes = Pipeline([Node(_identity, "free", "copy", name="n1")])
-    with pytest.raises(ReadOnlyDataError, match=r"read-only data: copy \("):
+    with pytest.raises(ReadOnlyDataError, match=r"read-only data: copy\. Nothing was run"):
         _guard(writes, catalog)
     # reading a read-only dataset is what it is for
     _guard(Pipeline([Node(_identity, "source", "free", name="n2")]), catalog)
-    assert read_only_outputs(Pipeline([Node(_identity, "source", "other", name="n3")]), catalog) == []
+    assert read_only_outputs(Pipeline([Node(_identity, "source", "other", name="n3")]), catalog) == {}
 
 
 @pytest.mark.parametrize("env", ["base", "creditcard"])
@@ -68,7 +68,17 @@ def test_no_registered_pipeline_writes_read_only_data() -> None:
     configure_project("fraud_kedro")
     catalog = _catalog()
     for name, pipe in pipelines.items():
-        assert read_only_outputs(pipe, catalog) == [], name
+        assert read_only_outputs(pipe, catalog) == {}, name
+
+
+def test_the_creditcard_env_refuses_to_simulate() -> None:
+    from kedro.framework.project import configure_project, pipelines
+
+    configure_project("fraud_kedro")
+    catalog = _catalog("creditcard")
+    with pytest.raises(ReadOnlyDataError, match="--env creditcard --pipeline creditcard"):
+        _guard(pipelines["__default__"], catalog)
+    _guard(pipelines["creditcard"], catalog)
 
 
 def test_the_guard_is_a_project_hook() -> None:
@@ -95,6 +105,6 @@ def test_kedro_run_stops_before_any_node(tmp_path: Path) -> None:
     )  # fmt: skip
     output = result.stdout + result.stderr
     assert result.returncode != 0, output[-3000:]
-    assert "read-only data: simulated_transactions" in output, output[-3000:]
+    assert "read-only data: simulated_transactions. Nothing was run" in output, output[-3000:]
     assert "Running node" not in output
     assert not (root / "data" / "01_raw" / "simulated_transactions.parquet").exists()
