@@ -1,6 +1,6 @@
 """The public ULB credit-card file layout (``Time, V1..V28, Amount, Class``) as a raw schema.
 
-``kedro run --env creditcard`` runs the usual pipelines on ``data/01_raw/creditcard.csv``; the
+``kedro run --env creditcard --pipeline creditcard`` runs the main job on ``data/01_raw/creditcard.csv``; the
 ``features`` parameters select the schema (``schema: creditcard``) and this module
 
 * checks the ULB columns (a missing one stops the run with an error that names it),

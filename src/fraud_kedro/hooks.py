@@ -4,11 +4,15 @@ kedro-mlflow logs the inference pipeline as a model when a PipelineML run ends; 
 after it (``trylast``), find the model version of the run, give it the ``challenger`` alias and,
 when the persisted quality-gate verdict says so, the ``champion`` alias.
 
-``kedro run --pipeline retraining`` runs monitoring; when its ``retrain_decision`` says so, the
-hook hands over to :mod:`fraud_kedro.retraining` (the loop's one module; ``python -m
-fraud_kedro.retraining`` runs it without a hook), and the quality gate decides the promotion as in
-any training run. The registered model's name comes from the run's config
-(``quality_gate.model_name``), not from the verdict.
+``kedro run --pipeline retraining`` (``own_data_retraining`` on your data) runs monitoring; when
+its ``retrain_decision`` says so, the hook hands over to :mod:`fraud_kedro.retraining` (the loop's
+one module; ``python -m fraud_kedro.retraining`` runs it without a hook), and the quality gate
+decides the promotion as in any training run. The registered model's name comes from the run's
+config (``quality_gate.model_name``, default ``contract.MODEL_NAME``), not from the verdict nor
+from the pipeline registry: :class:`PromotionHooks` gives it to kedro-mlflow's model logging too.
+
+:class:`ReadOnlyDataHooks` stops a run, before any node, whose pipeline would write a dataset
+marked ``metadata: {read_only: true}`` in the catalog (``raw_transactions``: your data).
 """
 
 from __future__ import annotations
@@ -30,7 +34,11 @@ def git_commit() -> str:
     """The current git commit, or ``unknown`` outside a repository."""
     try:
         out = subprocess.run(  # noqa: S603 - fixed command, no user input
-            ["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5, check=True  # noqa: S607
+            ["git", "rev-parse", "HEAD"],
+            capture_output=True,
+            text=True,
+            timeout=5,
+            check=True,  # noqa: S607
         )
         return out.stdout.strip()
     except (OSError, subprocess.SubprocessError):
@@ -49,19 +57,21 @@ class PromotionHooks:
     @hook_impl
     def after_context_created(self, context: Any) -> None:
         """The registered model's name: ``quality_gate.model_name`` of the run's config."""
-        try:
-            gate = context.params.get("quality_gate") or {}
-        except Exception:  # noqa: BLE001 - a project without parameters: the contract default
-            gate = {}
-        self._model_name = str(gate.get("model_name") or MODEL_NAME)
+        self._model_name = model_name_from_params(context.params)
 
     @hook_impl(trylast=True)
-    def before_pipeline_run(self, run_params: dict[str, Any], pipeline: Pipeline,
-                            catalog: DataCatalog) -> None:
-        """Remember the MLflow run that kedro-mlflow opened and tag it with the git commit."""
+    def before_pipeline_run(
+        self, run_params: dict[str, Any], pipeline: Pipeline, catalog: DataCatalog
+    ) -> None:
+        """Name the model to register; remember the MLflow run and tag it with the git commit."""
         import mlflow
 
         self._pipeline, self._versions = pipeline, {}
+        kwargs = getattr(pipeline, "log_model_kwargs", None)
+        if kwargs is not None:
+            # kedro-mlflow logs and registers the model after the run from these kwargs; the
+            # session's pipeline is this run's own filtered copy of the registered PipelineML
+            kwargs["registered_model_name"] = self._model_name
         run = mlflow.active_run()
         self._run_id = run.info.run_id if run else None
         if run:
@@ -89,8 +99,9 @@ class PromotionHooks:
         self._versions.setdefault(dataset_name, "")
 
     @hook_impl(trylast=True)
-    def after_pipeline_run(self, run_params: dict[str, Any], pipeline: Pipeline,
-                           catalog: DataCatalog) -> None:
+    def after_pipeline_run(
+        self, run_params: dict[str, Any], pipeline: Pipeline, catalog: DataCatalog
+    ) -> None:
         """Log data versions; set the challenger and champion aliases from the verdict."""
         if self._run_id is None:
             return
@@ -109,22 +120,83 @@ class PromotionHooks:
 
 
 class RetrainingHooks:
-    """After ``--pipeline retraining`` (monitoring), retrain when the decision says so."""
+    """After ``--pipeline retraining`` (or ``own_data_retraining``), retrain when the decision says so."""
 
     @hook_impl(trylast=True)
-    def after_pipeline_run(self, run_params: dict[str, Any], pipeline: Pipeline,
-                           catalog: DataCatalog) -> None:
-        """Read ``retrain_decision``; when due, run data_processing and training."""
-        if "retraining" not in (run_params.get("pipeline_names") or []):
-            return
-        from fraud_kedro.retraining import retrain_if_due
+    def after_pipeline_run(
+        self, run_params: dict[str, Any], pipeline: Pipeline, catalog: DataCatalog
+    ) -> None:
+        """Read ``retrain_decision``; when due, run the loop's processing and training."""
+        from fraud_kedro.retraining import RETRAIN_PIPELINES, retrain_if_due
 
+        loops = [n for n in run_params.get("pipeline_names") or [] if n in RETRAIN_PIPELINES]
+        if not loops:
+            return
+        if len(loops) > 1:
+            raise ValueError(f"run one retraining pipeline at a time, not {loops}")
         retrain_if_due(
             catalog.load("retrain_decision"),
             run_params.get("project_path"),
             run_params.get("env"),
             run_params.get("runtime_params") or run_params.get("extra_params"),
+            loops[0],
         )
+
+
+class ReadOnlyDataError(RuntimeError):
+    """A run would write a dataset that the catalog marks read-only."""
+
+
+def read_only_outputs(pipeline: Pipeline, catalog: DataCatalog) -> dict[str, str]:
+    """The datasets ``pipeline`` writes whose catalog entry has ``metadata: {read_only: true}``.
+
+    Returns:
+        Dataset name -> the entry's ``read_only_reason`` (empty when it gives none).
+    """
+    found = {}
+    for name in sorted(pipeline.all_outputs()):
+        if name not in catalog:
+            continue
+        metadata = getattr(catalog.get(name), "metadata", None) or {}
+        if metadata.get("read_only") is True:
+            found[name] = str(metadata.get("read_only_reason") or "")
+    return found
+
+
+class ReadOnlyDataHooks:
+    """Fails a run, before any node runs, whose pipeline would write a read-only dataset."""
+
+    @hook_impl(tryfirst=True)
+    def before_pipeline_run(
+        self, run_params: dict[str, Any], pipeline: Pipeline, catalog: DataCatalog
+    ) -> None:
+        """Raise :class:`ReadOnlyDataError` naming every read-only dataset the run would write."""
+        found = read_only_outputs(pipeline, catalog)
+        if found:
+            names = "; ".join(f"{name} ({why})" if why else name for name, why in found.items())
+            raise ReadOnlyDataError(
+                f"this run would write read-only data: {names}. Nothing was run: the catalog "
+                "marks these datasets metadata {read_only: true}."
+            )
+
+
+def model_name_from_params(params: dict[str, Any] | None) -> str:
+    """``quality_gate.model_name`` of the run's parameters; ``contract.MODEL_NAME`` when unset.
+
+    Raises:
+        ValueError: When it is set to anything but a non-empty string (never a silent default).
+    """
+    gate = (params or {}).get("quality_gate")
+    if gate is None:
+        return MODEL_NAME
+    if not isinstance(gate, dict):
+        raise ValueError(f"parameters quality_gate must be a mapping, not {gate!r}")
+    if "model_name" not in gate:
+        return MODEL_NAME
+    name = gate["model_name"]
+    if not isinstance(name, str) or not name.strip():
+        raise ValueError(f"quality_gate.model_name must be a non-empty string, not {name!r}")
+    return name
 
 
 def _dataset_version(catalog: DataCatalog, name: str) -> str | None:
@@ -163,13 +235,13 @@ def promote(client: Any, run_id: str, verdict: dict, model_name: str = MODEL_NAM
         return None
     version = max(versions, key=lambda v: int(v.version)).version
     client.set_registered_model_alias(model_name, CHALLENGER, version)
-    client.set_model_version_tag(model_name, version, "quality_gate",
-                                 "promote" if verdict["promote"] else "reject")
+    client.set_model_version_tag(
+        model_name, version, "quality_gate", "promote" if verdict["promote"] else "reject"
+    )
     client.set_tag(run_id, "quality_gate", "promote" if verdict["promote"] else "reject")
     if verdict["promote"]:
         client.set_registered_model_alias(model_name, CHAMPION, version)
         logger.info("%s version %s is the new champion", model_name, version)
     else:
-        logger.info("%s version %s stays challenger: %s", model_name, version,
-                    "; ".join(verdict["reasons"]))
+        logger.info("%s version %s stays challenger: %s", model_name, version, "; ".join(verdict["reasons"]))
     return version

@@ -1,26 +1,39 @@
-"""Project pipelines.
+"""Project pipelines: fixed and named, whatever the files on disk or the env's parameters.
 
-``__default__`` is the main job: simulate (unless your own data is in data/01_raw), build features,
-tune, train, evaluate, batch-score the production period and monitor it, as one kedro-mlflow
-``PipelineML`` so that the inference pipeline is exported with the model. A PipelineML must not be
-summed with other pipelines (that drops the export), so each one is built deliberately here.
+The main job (build features, tune, train, evaluate, batch-score the production period and
+monitor it) is one kedro-mlflow ``PipelineML``, so that the inference pipeline is exported with
+the model. A PipelineML must not be summed with other pipelines (that drops the export), so each
+one is built deliberately here. It comes in three fixed shapes:
+
+* ``__default__`` (``kedro run``): simulate the world first; features from ``simulated_transactions``.
+  It never reads nor writes ``raw_transactions`` (your file).
+* ``own_data`` (``kedro run --pipeline own_data``): the same job on ``raw_transactions``, the catalog
+  entry of your file; nothing is simulated.
+* ``creditcard`` (``kedro run --env creditcard --pipeline creditcard``): ``own_data`` without
+  monitoring (a two-day research file has no production period).
+
+Stages keep their names: ``simulation`` writes ``simulated_transactions``; ``data_processing``
+reads it (so ``--pipelines simulation,data_processing`` works) and ``own_data_processing`` reads
+``raw_transactions``; ``retraining`` / ``own_data_retraining`` run monitoring, then (hooks.py,
+fraud_kedro.retraining) the matching processing and ``training`` when the decision says so. The
+registered model's name is not part of the graph: the promotion hook sets it from
+``quality_gate.model_name`` for each run.
 """
 
 from __future__ import annotations
-
-from pathlib import Path
 
 from kedro.framework.project import find_pipelines
 from kedro.framework.project import pipelines as project_pipelines
 from kedro.pipeline import Node, Pipeline, pipeline
 from kedro_mlflow.pipeline import pipeline_ml_factory
 
-from fraud_kedro import job_options
 from fraud_kedro.contract import MODEL_NAME
 from fraud_kedro.distributed import cluster as dask_cluster
 from fraud_kedro.pipelines.evaluation.nodes import score_table
 
-USER_DATA = (Path("data/01_raw/transactions.parquet"), Path("data/01_raw/transactions.csv"))
+#: The catalog entry of your own raw data (read-only: conf/base/catalog.yml) and the simulator's.
+RAW = "raw_transactions"
+SIMULATED = "simulated_transactions"
 
 
 def _batch_scoring() -> Pipeline:
@@ -39,7 +52,9 @@ def _batch_scoring() -> Pipeline:
     )
 
 
-def _as_pipeline_ml(training: Pipeline, inference: Pipeline, model_name: str = MODEL_NAME) -> Pipeline:
+def _as_pipeline_ml(training: Pipeline, inference: Pipeline) -> Pipeline:
+    # registered_model_name is the default; hooks.PromotionHooks sets the run's
+    # quality_gate.model_name on the run's copy of the pipeline before it starts
     return pipeline_ml_factory(
         training=training,
         inference=inference,
@@ -47,7 +62,7 @@ def _as_pipeline_ml(training: Pipeline, inference: Pipeline, model_name: str = M
         kpm_kwargs={"copy_mode": "assign"},
         log_model_kwargs={
             "name": MODEL_NAME,
-            "registered_model_name": model_name,
+            "registered_model_name": MODEL_NAME,
             "signature": "auto",
         },
     )
@@ -59,7 +74,6 @@ def register_pipelines() -> dict[str, Pipeline]:
     # the pipelines composed here need every modular pipeline, so discovery loads them all.
     project_pipelines.set_requested(None)
     pipes = find_pipelines(raise_errors=True)
-    empty = Pipeline([])
     inference = pipes.pop("inference")
     batch_scoring = _batch_scoring()
     if dask_cluster.enabled():  # `kedro run --env dask`: the heavy batch nodes on Dask
@@ -67,30 +81,26 @@ def register_pipelines() -> dict[str, Pipeline]:
 
         pipes = {name: on_dask(pipe) for name, pipe in pipes.items()}
         batch_scoring = on_dask(batch_scoring)
-    monitoring = pipes.get("monitoring", empty)
+    monitoring = pipes.get("monitoring", Pipeline([]))
     model_training = pipes["data_science"] + pipes["evaluation"]
-    # per-env options (parameters `main_job`, e.g. conf/creditcard): see fraud_kedro.job_options
-    options = job_options.current()
-    model_name = options["model_name"] or MODEL_NAME
-    job_monitoring = monitoring if options["monitoring"] else empty
-    # the simulator writes simulated_transactions, never your data/01_raw/transactions file
-    pipes["simulation"] = pipeline(
-        pipes["simulation"], outputs={"raw_transactions": "simulated_transactions"}
-    )
-    if options["simulate"] == "auto" and not any(p.exists() for p in USER_DATA):
-        # no data of yours in data/01_raw: simulate it and build features from the simulation
-        pipes["data_processing"] = pipeline(
-            pipes["data_processing"], inputs={"raw_transactions": "simulated_transactions"}
-        )
-        ingest = pipes["simulation"] + pipes["data_processing"]
-    else:
-        ingest = pipes["data_processing"]
+    processing = pipes["data_processing"]  # reads raw_transactions
+    # the simulator writes simulated_transactions, never your raw_transactions
+    simulation = pipeline(pipes["simulation"], outputs={RAW: SIMULATED})
+    simulated_processing = pipeline(processing, inputs={RAW: SIMULATED})
+
     pipelines = dict(pipes)
+    pipelines["simulation"] = simulation
+    pipelines["data_processing"] = simulated_processing
+    pipelines["own_data_processing"] = processing
     pipelines["batch_scoring"] = batch_scoring
-    pipelines["training"] = _as_pipeline_ml(model_training, inference, model_name)
-    # monitoring, then (hooks.RetrainingHooks) data_processing + training when the decision says so
+    pipelines["training"] = _as_pipeline_ml(model_training, inference)
+    # monitoring, then (hooks.RetrainingHooks) processing + training when the decision says so
     pipelines["retraining"] = monitoring
+    pipelines["own_data_retraining"] = monitoring
+    scored = model_training + batch_scoring
     pipelines["__default__"] = _as_pipeline_ml(
-        ingest + model_training + batch_scoring + job_monitoring, inference, model_name
+        simulation + simulated_processing + scored + monitoring, inference
     )
+    pipelines["own_data"] = _as_pipeline_ml(processing + scored + monitoring, inference)
+    pipelines["creditcard"] = _as_pipeline_ml(processing + scored, inference)
     return pipelines

@@ -1,12 +1,14 @@
 """The retraining loop, in one place: monitor, decide, and retrain on the latest window when due.
 
-``python -m fraud_kedro.retraining [--env ENV] [--params KEY=VALUE,...]`` runs the loop as
-sequential Kedro sessions: ``--pipeline monitoring`` (and its ``retrain_decision``),
-then, when the decision says so, ``data_processing`` and ``training`` with
+``python -m fraud_kedro.retraining [--env ENV] [--params KEY=VALUE,...] [--own-data]`` runs the
+loop as sequential Kedro sessions: ``--pipeline monitoring`` (and its ``retrain_decision``),
+then, when the decision says so, ``data_processing`` (the simulated world; ``own_data_processing``
+on your ``raw_transactions`` with ``--own-data``) and ``training`` with
 ``split.production_days = 0`` (the latest window); the quality gate of the training run decides
-the promotion (:mod:`fraud_kedro.hooks`). ``kedro run --pipeline retraining`` keeps doing the whole
-loop too (the contract's command): its hook calls :func:`retrain_if_due` once the run has ended,
-so those training sessions start from inside the finished run's hook; this command does not.
+the promotion (:mod:`fraud_kedro.hooks`). ``kedro run --pipeline retraining`` (or
+``own_data_retraining``) keeps doing the whole loop too (the contract's command): its hook calls
+:func:`retrain_if_due` once the run has ended, so those training sessions start from inside the
+finished run's hook; this command does not.
 
 This is where retraining reads served traffic (``monitoring.source: service_log``).
 """
@@ -20,7 +22,11 @@ from typing import Any
 
 logger = logging.getLogger(__name__)
 
-RETRAIN_PIPELINES = ("data_processing", "training")
+#: retraining pipeline -> what its loop runs when retraining is due (one session each)
+RETRAIN_PIPELINES: dict[str, tuple[str, ...]] = {
+    "retraining": ("data_processing", "training"),  # the simulated world
+    "own_data_retraining": ("own_data_processing", "training"),  # your raw_transactions
+}
 
 
 def retraining_params(runtime_params: dict[str, Any] | None) -> dict[str, Any]:
@@ -32,19 +38,34 @@ def retraining_params(runtime_params: dict[str, Any] | None) -> dict[str, Any]:
     return extra
 
 
-def retrain(project_path: str | Path | None, env: str | None, runtime_params: dict | None) -> None:
-    """Rebuild features and run the training PipelineML on the latest window, one session each."""
+def retrain(
+    project_path: str | Path | None,
+    env: str | None,
+    runtime_params: dict | None,
+    loop: str = "retraining",
+) -> None:
+    """Rebuild features and run the training PipelineML on the latest window, one session each.
+
+    ``loop`` names the retraining pipeline (a key of :data:`RETRAIN_PIPELINES`): which data the
+    features are rebuilt from.
+    """
     from kedro.framework.session import KedroSession
 
+    if loop not in RETRAIN_PIPELINES:
+        raise ValueError(f"unknown retraining loop {loop!r}: one of {sorted(RETRAIN_PIPELINES)}")
     extra = retraining_params(runtime_params)
-    for name in RETRAIN_PIPELINES:
+    for name in RETRAIN_PIPELINES[loop]:
         with KedroSession.create(project_path=project_path, env=env, runtime_params=extra) as session:
             logger.info("retraining: running pipeline %s", name)
             session.run(pipeline_names=[name])
 
 
 def retrain_if_due(
-    decision: dict, project_path: str | Path | None, env: str | None, runtime_params: dict | None
+    decision: dict,
+    project_path: str | Path | None,
+    env: str | None,
+    runtime_params: dict | None,
+    loop: str = "retraining",
 ) -> bool:
     """Retrain when the monitoring decision says so.
 
@@ -53,6 +74,7 @@ def retrain_if_due(
         project_path: The Kedro project.
         env: The Kedro env of the run.
         runtime_params: The run's ``--params``.
+        loop: ``retraining`` (the simulated world) or ``own_data_retraining`` (your data).
 
     Returns:
         Whether retraining ran.
@@ -62,11 +84,16 @@ def retrain_if_due(
         logger.info("retraining not due: %s", reasons)
         return False
     logger.info("retraining due: %s", reasons)
-    retrain(project_path, env, runtime_params)
+    retrain(project_path, env, runtime_params, loop)
     return True
 
 
-def run_loop(project_path: str | Path | None, env: str | None, runtime_params: dict | None) -> bool:
+def run_loop(
+    project_path: str | Path | None,
+    env: str | None,
+    runtime_params: dict | None,
+    loop: str = "retraining",
+) -> bool:
     """Monitoring, then retraining when due, as sequential sessions (no session inside another).
 
     Runs the ``monitoring`` pipeline (the nodes of ``retraining``; the hook of ``--pipeline
@@ -83,7 +110,7 @@ def run_loop(project_path: str | Path | None, env: str | None, runtime_params: d
     ) as session:
         session.run(pipeline_names=["monitoring"])
         decision = session.load_context().catalog.load("retrain_decision")
-    return retrain_if_due(decision, project_path, env, runtime_params)
+    return retrain_if_due(decision, project_path, env, runtime_params, loop)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -95,11 +122,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--env", default=None, help="Kedro env (e.g. small)")
     parser.add_argument("--params", default="", help='as `kedro run --params`, e.g. "a.b=1,c=2"')
     parser.add_argument("--project-path", default=".", help="the Kedro project (default: .)")
+    parser.add_argument(
+        "--own-data",
+        action="store_true",
+        help="retrain on raw_transactions (your data) instead of the simulated world",
+    )
     args = parser.parse_args(argv)
     project = Path(args.project_path).resolve()
     bootstrap_project(project)
     params = _split_params(None, None, args.params) if args.params else {}
-    retrained = run_loop(project, args.env, params)
+    loop = "own_data_retraining" if args.own_data else "retraining"
+    retrained = run_loop(project, args.env, params, loop)
     logger.info("retraining loop done: %s", "retrained" if retrained else "no retraining due")
     return 0
 

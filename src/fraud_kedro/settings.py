@@ -5,8 +5,7 @@ import os
 from kedro.config import OmegaConfigLoader
 
 from fraud_kedro.distributed.cluster import DaskClusterHooks
-from fraud_kedro.hooks import PromotionHooks, RetrainingHooks
-from fraud_kedro.job_options import JobOptionsHooks
+from fraud_kedro.hooks import PromotionHooks, ReadOnlyDataHooks, RetrainingHooks
 from fraud_kedro.monitoring.webhook import AlertWebhookHooks
 
 
@@ -16,9 +15,9 @@ def _env(name: str, default: str | None = None) -> str | None:
 
 
 HOOKS = (
+    ReadOnlyDataHooks(),
     PromotionHooks(),
     RetrainingHooks(),
-    JobOptionsHooks(),
     DaskClusterHooks(),
     AlertWebhookHooks(),
 )

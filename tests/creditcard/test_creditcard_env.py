@@ -1,7 +1,8 @@
 """The ``creditcard`` env: the public ULB file layout (``Time, V1..V28, Amount, Class``).
 
-Unit tests of the adapter (:mod:`fraud_kedro.creditcard`), the fractional split and the job
-options, and one end-to-end ``kedro run --env creditcard`` on a small synthetic file in that layout
+Unit tests of the adapter (:mod:`fraud_kedro.creditcard`), the fractional split, the
+``creditcard`` pipeline and the model name, and one end-to-end ``kedro run --env creditcard
+--pipeline creditcard`` on a small synthetic file in that layout
 (nothing is downloaded), in a copy of the project with its own MLflow store.
 """
 
@@ -18,7 +19,8 @@ import pandas as pd
 import pytest
 from support.project import CONTRACT_METRICS, ROOT, copy_project, kedro_env, run_kedro
 
-from fraud_kedro import creditcard, job_options
+from fraud_kedro import creditcard
+from fraud_kedro.hooks import model_name_from_params
 from fraud_kedro.ingest import DataValidationError
 from fraud_kedro.pipelines.data_processing.nodes import (
     build_model_input_table,
@@ -44,14 +46,18 @@ FAST_PARAMS = ",".join(
 )
 
 
-def _env_params(name: str) -> dict:
+def _all_env_params() -> dict:
     """The creditcard env's parameters as Kedro resolves them (globals included)."""
     from kedro.config import OmegaConfigLoader
 
     loader = OmegaConfigLoader(
         conf_source=str(PROJECT_ROOT / "conf"), base_env="base", default_run_env="creditcard"
     )
-    return loader["parameters"][name]
+    return loader["parameters"]
+
+
+def _env_params(name: str) -> dict:
+    return _all_env_params()[name]
 
 
 @pytest.fixture(scope="module")
@@ -208,21 +214,28 @@ def test_whole_day_split_keeps_date_strings() -> None:
     assert SplitParams().drop_known_compromised is True
 
 
-# ---- the job options -------------------------------------------------------------------------------
+# ---- the creditcard pipeline and the model name ---------------------------------------------------
 
 
-def test_job_options() -> None:
-    params = {"main_job": _env_params("main_job"), "quality_gate": _env_params("quality_gate")}
-    assert job_options.options_from_params(params) == {
-        "simulate": False,
-        "monitoring": False,
-        "model_name": MODEL_NAME,
-    }
-    assert job_options.options_from_params({}) == {}
-    with pytest.raises(ValueError, match="Unknown main_job"):
-        job_options.options_from_params({"main_job": {"simulation": False}})
-    with pytest.raises(ValueError, match="simulate"):
-        job_options.options_from_params({"main_job": {"simulate": True}})
+def test_creditcard_env_registers_its_own_model_name() -> None:
+    assert model_name_from_params({"quality_gate": _env_params("quality_gate")}) == MODEL_NAME
+    assert model_name_from_params({}) == "fraud_detector"
+    for bad in ("", None, 3):
+        with pytest.raises(ValueError, match="quality_gate.model_name"):
+            model_name_from_params({"quality_gate": {"model_name": bad}})
+
+
+def test_the_creditcard_pipeline_never_simulates_nor_monitors() -> None:
+    from kedro.framework.project import configure_project, pipelines
+
+    configure_project("fraud_kedro")
+    job = pipelines["creditcard"]
+    assert hasattr(job, "inference"), "the creditcard job exports the model (PipelineML)"
+    assert "raw_transactions" in job.inputs()
+    assert "simulated_transactions" not in job.all_inputs() | job.all_outputs()
+    assert not {"monitoring", "simulation"} & {n.namespace for n in job.nodes}
+    assert "production_predictions" in job.all_outputs()  # batch scoring stays
+    assert "main_job" not in _all_env_params()
 
 
 # ---- kedro run --env creditcard ----------------------------------------------------------------------
@@ -238,7 +251,10 @@ def creditcard_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]
         MLFLOW_TRACKING_URI=tracking_uri,
         PYTHONPATH=os.pathsep.join([str(root / "src"), os.environ.get("PYTHONPATH", "")]),
     )
-    run_kedro(root, "run", "--env", "creditcard", "--params", FAST_PARAMS, env=env, timeout=600)
+    run_kedro(
+        root, "run", "--env", "creditcard", "--pipeline", "creditcard", "--params", FAST_PARAMS,
+        env=env, timeout=600,
+    )  # fmt: skip
     return root, tracking_uri
 
 

@@ -1,12 +1,13 @@
 """The loop closed on served traffic, on a fresh PostgreSQL database (issue 12, item 4).
 
 train (champion v1) -> the service scores a drifted period on ``FRAUD_STATE_URL`` -> fraud reports
-to ``/feedback`` -> ``kedro run --pipeline retraining --params
+to ``/feedback`` -> ``kedro run --pipeline own_data_retraining --params
 "monitoring.source=service_log,served_traffic.enabled=true"`` (monitoring reads the store, training
-reads the served transactions with settled labels) -> the quality gate promotes v2 ->
-``POST /admin/reload`` serves v2. The sequence of docs/serving.md ("Retraining from served
-traffic"), at ``--env small``: the simulated world drifts from day 60 on, the history file the
-model is trained on ends there and the service scores the 30 days after it.
+reads the bank's history file, ``raw_transactions``, and the served transactions with settled
+labels) -> the quality gate promotes v2 -> ``POST /admin/reload`` serves v2. The sequence of
+docs/serving.md ("Retraining from served traffic"), at ``--env small``: the simulated world drifts
+from day 60 on, the history file the model is trained on ends there and the service scores the 30
+days after it.
 
 Cost: about 150 s of CPU, nearly all of it the two Kedro trainings (MLflow model logging
 included) and two model loads; 7-10 min wall clock on the shared 2-core machine.
@@ -25,7 +26,7 @@ from .helpers import MODEL_NAME, Project, use_mlflow
 pytestmark = pytest.mark.slow
 
 KEY = "loop-test-key"
-FIRST_RUN = "main_job.monitoring=false,split.production_days=30,simulation.drift.start_day=60"
+FIRST_RUN = "split.production_days=30,simulation.drift.start_day=60"
 RETRAIN = "monitoring.source=service_log,served_traffic.enabled=true"
 
 
@@ -54,12 +55,13 @@ def test_served_traffic_retrains_and_the_service_reloads_v2_on_postgres(
 ) -> None:
     path = copy_project(tmp_path / "fraud_kedro")
     proj = Project(path=path, tracking_uri=f"sqlite:///{path / 'mlflow.db'}")
-    proj.run("--params", FIRST_RUN)  # simulate, features, train: v1 is the champion
+    proj.run("--params", FIRST_RUN)  # simulate, features, train, monitor: v1 is the champion
 
     # the history the bank has: everything before the production period; the service scores the rest
     world = pd.read_parquet(proj.data("01_raw/simulated_transactions.parquet"))
     start = pd.Timestamp(proj.read_json("05_model_input/split_info.json")["test_end"])
-    history_file = proj.data("01_raw/transactions.parquet")  # "your own data": retraining reads it
+    # "your own data" (raw_transactions): own_data_retraining reads it
+    history_file = proj.data("01_raw/transactions.parquet")
     world[world["timestamp"] < start].to_parquet(history_file, index=False)
     period = world[world["timestamp"] >= start].sort_values(["timestamp", "transaction_id"])
     assert len(period) > 10_000
@@ -92,7 +94,7 @@ def test_served_traffic_retrains_and_the_service_reloads_v2_on_postgres(
             answer = client.post("/feedback", json={"labels": labels}, headers=headers)
             assert answer.get_json() == {"received": len(frauds), "matched": len(frauds)}
 
-            log = proj.run("--pipeline", "retraining", "--params", RETRAIN,
+            log = proj.run("--pipeline", "own_data_retraining", "--params", RETRAIN,
                            extra_env={"FRAUD_STATE_URL": postgres_url})  # fmt: skip
 
             # monitoring read the service's logs from PostgreSQL and found the period drifted

@@ -21,6 +21,13 @@ CONTRACT_PIPELINES = {
     "training",
     "retraining",
     "__default__",
+    # the main job's other fixed shapes (README): your data, and the creditcard env
+    "own_data",
+    "own_data_processing",
+    "own_data_retraining",
+    "creditcard",
+    "batch_scoring",
+    "monitoring",
 }
 
 
@@ -54,7 +61,10 @@ def test_data_processing_slice_on_an_in_memory_catalog(
     pipe = data_processing()
     assert all(node.name for node in pipe.nodes)
     assert pipe.inputs() == {
-        "raw_transactions", "served_transactions", "params:features", "params:split.delay_days"
+        "raw_transactions",
+        "served_transactions",
+        "params:features",
+        "params:split.delay_days",
     }
     outputs = SequentialRunner().run(pipe, catalog)
     assert set(outputs) == {"quarantined_transactions", "model_input_table", "feature_spec"}
@@ -89,7 +99,24 @@ def test_training_exports_the_inference_pipeline(registry: dict[str, Pipeline]) 
     for artifact in ("fraud_model", "decision_threshold", "scoring_input"):
         assert artifact in produced
     assert "quality_gate_verdict" in produced
-    assert hasattr(registry["__default__"], "inference"), "the main job must export the model too"
+    for job in ("__default__", "own_data", "creditcard"):
+        assert hasattr(registry[job], "inference"), f"the main job ({job}) must export the model too"
+
+
+def test_the_main_job_simulates_and_own_data_reads_your_data(registry: dict[str, Pipeline]) -> None:
+    default, own = registry["__default__"], registry["own_data"]
+    assert "raw_transactions" not in default.all_inputs() | default.all_outputs()
+    assert "simulated_transactions" in default.all_outputs()
+    assert "raw_transactions" in own.inputs()
+    assert "simulated_transactions" not in own.all_inputs() | own.all_outputs()
+    # the same job apart from the simulation node
+    sim = {n.name for n in registry["simulation"].nodes}
+    assert {n.name for n in default.nodes} - sim == {n.name for n in own.nodes}
+    assert "monitoring" in {n.namespace for n in own.nodes}
+    # `kedro run --pipelines simulation,data_processing`: features from the simulator's output
+    assert registry["data_processing"].inputs() & registry["simulation"].outputs() == {
+        "simulated_transactions"
+    }
 
 
 def test_labels_never_reach_the_inference_pipeline(registry: dict[str, Pipeline]) -> None:
