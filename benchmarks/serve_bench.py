@@ -469,13 +469,14 @@ def _empty_postgres(url: str) -> None:
 
 FLOOR_APP = """
 import os, pickle, numpy as np
-from flask import Flask, jsonify
+from flask import Flask, jsonify, request
 with open(os.environ["FLOOR_MODEL"], "rb") as f:
     model, row = pickle.load(f)
 app = Flask(__name__)
 
 @app.post("/score")
 def score():
+    request.get_json(silent=True)  # read the body: closing on unread bytes resets the connection
     return jsonify(p=float(model.predict_proba(row)[0, 1]))
 """
 
@@ -497,6 +498,8 @@ def _floor(model, features: pd.DataFrame, env: dict, workdir: Path, levels: list
     proc = subprocess.Popen(
         [
             str(Path(sys.executable).parent / "gunicorn"),
+            "-k",
+            "sync",  # gunicorn's default worker class is no longer sync everywhere: say it
             "-w",
             "2",
             "-b",
