@@ -36,6 +36,7 @@ def main() -> int:
     parser.add_argument("--data", default="data/02_intermediate/validated_transactions.parquet")
     parser.add_argument("--state-url", default=None)
     parser.add_argument("--requests", type=int, default=500)
+    parser.add_argument("--batch", type=int, default=1, help="transactions per request (> 1: batch form)")
     args = parser.parse_args()
     os.environ["MLFLOW_TRACKING_URI"] = args.tracking_uri
     from pyinstrument import Profiler
@@ -47,8 +48,12 @@ def main() -> int:
     model = load_model(args.model_uri)
     c = model.feature_params.columns
     data = pd.read_parquet(args.data).sort_values([c.timestamp, c.transaction_id])
-    last_day = pd.Timestamp(data[c.timestamp].max()).normalize()
-    history, day = data[data[c.timestamp] < last_day], data[data[c.timestamp] >= last_day]
+    warm = 20 if args.batch == 1 else 2  # requests before the profiler starts
+    need = (args.requests + warm) * args.batch
+    # the last day, or as many of the last days as the requests need
+    stamps = data[c.timestamp]
+    start = min(pd.Timestamp(stamps.max()).normalize(), pd.Timestamp(stamps.iloc[-need]))
+    history, day = data[data[c.timestamp] < start], data[data[c.timestamp] >= start]
     url = args.state_url or f"sqlite:///{tempfile.mkdtemp()}/state.db"
     seed_history(url, history, model.feature_params)
     app = create_app(
@@ -64,23 +69,30 @@ def main() -> int:
         }
     )
     client = app.test_client()
-    bodies = [
-        json.dumps({"transaction_id": 10**12 + i, "timestamp": pd.Timestamp(r[c.timestamp]).isoformat(),
-                    "customer_id": int(r[c.customer_id]), "terminal_id": int(r[c.terminal_id]),
-                    "amount": float(r[c.amount])})
-        for i, r in enumerate(day.head(args.requests + 20).to_dict("records"))
+    rows = [
+        {"transaction_id": 10**12 + i, "timestamp": pd.Timestamp(r[c.timestamp]).isoformat(),
+         "customer_id": int(r[c.customer_id]), "terminal_id": int(r[c.terminal_id]),
+         "amount": float(r[c.amount])}
+        for i, r in enumerate(day.head(need).to_dict("records"))
     ]  # fmt: skip
-    for body in bodies[:20]:
+    if args.batch == 1:
+        bodies = [json.dumps(r) for r in rows]
+    else:
+        bodies = [
+            json.dumps({"transactions": rows[i : i + args.batch]}) for i in range(0, len(rows), args.batch)
+        ]
+    for body in bodies[:warm]:
         client.post("/score", data=body, content_type="application/json")
     profiler = Profiler(interval=0.0002)
     started = time.perf_counter()
     profiler.start()
-    for body in bodies[20:]:
+    for body in bodies[warm:]:
         assert client.post("/score", data=body, content_type="application/json").status_code == 200
     profiler.stop()
     seconds = time.perf_counter() - started
+    n = len(bodies) - warm
     print(
-        f"\n{len(bodies) - 20} requests, {seconds / (len(bodies) - 20) * 1e3:.2f} ms each "
+        f"\n{n} requests of {args.batch}, {seconds / n * 1e3:.2f} ms each "
         f"(in process, store {url.split('://')[0]}, under the profiler)"
     )
     print(profiler.output_text(unicode=False, color=False, show_all=False))
