@@ -101,17 +101,21 @@ def proc_children(pid: int) -> list[int]:
     return sorted(set(out))
 
 
+def _entries(folder: str) -> list[Path]:
+    """The entries of a /proc folder; none once the process is gone."""
+    try:
+        return list(Path(folder).iterdir())
+    except OSError:
+        return []
+
+
 def busy_worker(pids: list[int], timeout: float = 3.0) -> int | None:
     """The first of ``pids`` seen running (a thread in state R in /proc: handling a request rather
     than waiting in accept/poll), polling every millisecond for up to ``timeout`` s; None if none was."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         for pid in pids:
-            try:
-                tasks = list(Path(f"/proc/{pid}/task").iterdir())
-            except OSError:
-                continue
-            for task in tasks:
+            for task in _entries(f"/proc/{pid}/task"):
                 try:
                     stat = (task / "stat").read_text()
                 except OSError:
@@ -134,11 +138,7 @@ def connection_owner(
         if inode is not None:
             link = f"socket:[{inode}]"
             for pid in pids:
-                try:
-                    fds = list(Path(f"/proc/{pid}/fd").iterdir())
-                except OSError:
-                    continue
-                for fd in fds:
+                for fd in _entries(f"/proc/{pid}/fd"):
                     try:
                         if os.readlink(fd) == link:
                             return pid
