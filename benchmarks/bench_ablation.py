@@ -57,7 +57,7 @@ def evaluate(transactions: pd.DataFrame, params: dict, groups: tuple[str, ...], 
     history, train, test, _, info = split_data(table, params["split"], feature_params)
     features, tuning = spec["features"], params["model"]["tuning"]
     folds = prequential_folds(history["timestamp"], pd.Timestamp(info["train_start"]),
-                              SplitParams.from_dict(params["split"]), int(tuning["n_folds"]))
+                              SplitParams(**params["split"]), int(tuning["n_folds"]))
     X, y = history[features].to_numpy(np.float64), history["is_fraud"].to_numpy()  # noqa: N806
     x_train, y_train = train[features].to_numpy(np.float64), train["is_fraud"].to_numpy()
     x_test, y_test = test[features].to_numpy(np.float64), test["is_fraud"].to_numpy()

@@ -25,7 +25,7 @@ os.environ.setdefault("DO_NOT_TRACK", "1")
 os.environ.setdefault("NML_DISABLE_USAGE_LOGGING", "1")
 
 from fraud_kedro.features import FeatureParams, compute_features  # noqa: E402
-from fraud_kedro.pipelines.simulation.nodes import simulate_transactions  # noqa: E402
+from fraud_kedro.simulation import SimulationParams, simulate  # noqa: E402
 
 CONF = Path(__file__).resolve().parents[1] / "conf" / "base"
 
@@ -36,11 +36,11 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3)
     args = parser.parse_args()
     sim_params = yaml.safe_load((CONF / "parameters_simulation.yml").read_text())["simulation"]
-    feat_params = FeatureParams.from_dict(
+    feat_params = FeatureParams(**
         yaml.safe_load((CONF / "parameters_data_processing.yml").read_text())["features"]
     )
     started = time.perf_counter()
-    raw = simulate_transactions(sim_params)
+    raw = simulate(SimulationParams(**sim_params))
     print(f"simulation: {len(raw):,} transactions in {time.perf_counter() - started:.1f} s")
 
     times = []

@@ -42,7 +42,7 @@ def main() -> None:
         catalog = session.load_context().catalog
         train, test = catalog.load("train_set"), catalog.load("test_set")
         spec, tuning = catalog.load("feature_spec"), catalog.load("tuning_results")
-    cols = FeatureParams.from_dict(spec["params"]).columns
+    cols = FeatureParams(**spec["params"]).columns
     X_train = train[spec["features"]].to_numpy(float)  # noqa: N806
     X_test = test[spec["features"]].to_numpy(float)  # noqa: N806
     y_train, y_test = train[cols.label].to_numpy(), test[cols.label].to_numpy()

@@ -57,7 +57,8 @@ from fraud_kedro.monitoring.chunk_metrics import bootstrap_std  # noqa: E402
 from fraud_kedro.monitoring.chunking import chunk_bounds, plan_chunk_size  # noqa: E402
 from fraud_kedro.pipelines.data_science.nodes import split_data  # noqa: E402
 from fraud_kedro.pipelines.monitoring import create_pipeline  # noqa: E402
-from fraud_kedro.pipelines.simulation.nodes import simulate_transactions  # noqa: E402
+from fraud_kedro.simulation import SimulationParams  # noqa: E402
+from fraud_kedro.simulation import simulate as run_simulator  # noqa: E402
 from fraud_kedro.split import SplitParams, split_windows  # noqa: E402
 
 CONF = Path(__file__).resolve().parents[1] / "conf" / "base"
@@ -97,8 +98,8 @@ def simulate(overrides: dict) -> pd.DataFrame:
     """Simulated transactions with the project's features and labels."""
     params = _conf("parameters_simulation.yml")["simulation"]
     params = {**params, **overrides}
-    raw = simulate_transactions(params)
-    features = compute_features(raw, FeatureParams.from_dict(_features_conf()))
+    raw = run_simulator(SimulationParams(**params))
+    features = compute_features(raw, FeatureParams(**_features_conf()))
     return pd.concat([features, raw[["is_fraud", "fraud_scenario"]].reset_index(drop=True)], axis=1)
 
 
@@ -111,7 +112,7 @@ def split(table: pd.DataFrame, reference: str) -> tuple[pd.DataFrame, ...]:
     split_params = _conf("parameters_data_science.yml")["split"]
     _, train, test, production, _ = split_data(table, split_params, _features_conf())
     if reference == "full":
-        windows = split_windows(table["timestamp"], SplitParams.from_dict(split_params))
+        windows = split_windows(table["timestamp"], SplitParams(**split_params))
         ts = table["timestamp"]
         test = table[(ts >= windows["test_start"]) & (ts < windows["test_end"])]
     return train, test.reset_index(drop=True), production
@@ -337,7 +338,7 @@ def main() -> None:
     for name in ("", "kedro", "fraud_kedro", "nannyml"):
         logging.getLogger(name).setLevel(logging.ERROR)
 
-    features = feature_names(FeatureParams.from_dict(_features_conf()))
+    features = feature_names(FeatureParams(**_features_conf()))
     costs = _conf("parameters_data_science.yml")["threshold"]
     threshold = costs["cost_alert_review"] / costs["cost_missed_fraud"]
     params = _conf("parameters_monitoring.yml")["monitoring"]

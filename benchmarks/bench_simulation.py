@@ -23,10 +23,7 @@ os.environ.setdefault("KEDRO_DISABLE_TELEMETRY", "1")
 os.environ.setdefault("DO_NOT_TRACK", "1")
 os.environ.setdefault("NML_DISABLE_USAGE_LOGGING", "1")
 
-from fraud_kedro.simulation import (  # noqa: E402
-    SCENARIO_NAMES,
-    simulate_transactions,
-)
+from fraud_kedro.simulation import SCENARIO_NAMES, SimulationParams, simulate  # noqa: E402
 
 PARAMS_FILE = Path(__file__).resolve().parents[1] / "conf" / "base" / "parameters_simulation.yml"
 
@@ -44,7 +41,7 @@ def main() -> int:
     if not args.no_tracemalloc:
         tracemalloc.start()
     start = time.perf_counter()
-    df = simulate_transactions(params)
+    df = simulate(SimulationParams(**params))
     seconds = time.perf_counter() - start
     traced_peak = tracemalloc.get_traced_memory()[1] if tracemalloc.is_tracing() else None
     tracemalloc.stop()

@@ -63,7 +63,7 @@ def _seed(state: str, params_source: Path) -> None:
     features = yaml.safe_load((ROOT / "conf/base/parameters_data_processing.yml").read_text())["features"]
     frame = pd.read_parquet(params_source)
     started = time.perf_counter()
-    n = seed_history(state, frame, FeatureParams.from_dict(features))
+    n = seed_history(state, frame, FeatureParams(**features))
     logger.info("seeded %d history rows in %.1f s", n, time.perf_counter() - started)
 
 

@@ -32,9 +32,9 @@ def small_raw() -> pd.DataFrame:
 
     Tests must not modify it: copy first.
     """
-    from fraud_kedro.pipelines.simulation.nodes import simulate_transactions
+    from fraud_kedro.simulation import SimulationParams, simulate
 
-    return simulate_transactions(_conf("small", "parameters.yml")["simulation"])
+    return simulate(SimulationParams(**_conf("small", "parameters.yml")["simulation"]))
 
 
 @pytest.fixture(scope="session")
@@ -46,7 +46,7 @@ def feature_params_dict() -> dict:
 @pytest.fixture(scope="session")
 def feature_params(feature_params_dict: dict) -> FeatureParams:
     """The ``features`` parameters, parsed."""
-    return FeatureParams.from_dict(feature_params_dict)
+    return FeatureParams(**feature_params_dict)
 
 
 @pytest.fixture(scope="session")

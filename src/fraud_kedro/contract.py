@@ -9,10 +9,10 @@ the model name) are read from ``conf/`` and these are only their defaults.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from fraud_kedro.parameters import parameters
 
 
-@dataclass(frozen=True)
+@parameters
 class ColumnNames:
     """Names of the raw transaction columns (docs/contract.md, "Raw transactions").
 

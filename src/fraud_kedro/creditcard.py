@@ -18,61 +18,20 @@ The default schema (``contract``, no ``schema`` key) leaves everything to
 from __future__ import annotations
 
 import logging
-from dataclasses import asdict, dataclass
 
 import numpy as np
 import pandas as pd
 
-from fraud_kedro.features import ColumnNames
+from fraud_kedro.features import CONTRACT_SCHEMA, CREDITCARD_SCHEMA, ColumnNames
 from fraud_kedro.ingest import DataValidationError, validate_transactions
 
 logger = logging.getLogger(__name__)
 
-CONTRACT = "contract"
-CREDITCARD = "creditcard"
-SCHEMAS = (CONTRACT, CREDITCARD)
+CONTRACT, CREDITCARD = CONTRACT_SCHEMA, CREDITCARD_SCHEMA
 
 V_COLUMNS = tuple(f"V{i}" for i in range(1, 29))
 ULB_TIME, ULB_AMOUNT, ULB_LABEL = "Time", "Amount", "Class"
 ULB_REQUIRED = (ULB_TIME, *V_COLUMNS, ULB_AMOUNT)  # Class is optional, like is_fraud
-
-
-@dataclass(frozen=True)
-class SchemaOptions:
-    """The raw-schema keys of the ``features`` parameters (not feature-engineering parameters)."""
-
-    schema: str = CONTRACT
-    start_date: str | None = None  # creditcard: the date of Time = 0 (midnight)
-
-    def as_dict(self) -> dict:
-        """For the feature spec."""
-        return asdict(self)
-
-
-def split_feature_params(feature_params: dict | None) -> tuple[SchemaOptions, dict | None]:
-    """Separate the raw-schema keys from the parameters :class:`FeatureParams` takes.
-
-    Returns:
-        ``(options, feature_params)``; without schema keys, ``feature_params`` is returned as is.
-    """
-    keys = set(SchemaOptions.__dataclass_fields__)
-    if not feature_params or not keys & set(feature_params):
-        return SchemaOptions(), feature_params
-    rest = {k: v for k, v in feature_params.items() if k not in keys}
-    options = SchemaOptions(**{k: v for k, v in feature_params.items() if k in keys})
-    if options.schema not in SCHEMAS:
-        raise ValueError(f"features.schema must be one of {list(SCHEMAS)}, not {options.schema!r}")
-    if options.schema == CREDITCARD:
-        if not options.start_date:
-            raise ValueError("features.start_date is required with schema creditcard")
-        try:
-            start = pd.Timestamp(str(options.start_date))
-        except ValueError as exc:
-            raise ValueError(f"features.start_date {options.start_date!r} is not a date") from exc
-        options = SchemaOptions(CREDITCARD, str(start.isoformat()))
-    elif options.start_date is not None:
-        raise ValueError("features.start_date only applies to schema creditcard")
-    return options, rest
 
 
 def feature_names(columns: ColumnNames) -> list[str]:

@@ -16,12 +16,15 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
+from typing import Annotated, Any, Literal
 
 import numpy as np
 import pandas as pd
+from pydantic import Field
 
 from fraud_kedro.contract import DEFAULT_LABEL_DELAY_DAYS, ColumnNames
+from fraud_kedro.parameters import Count, NonNegativeNumber, parameters
 
 __all__ = ["ColumnNames", "FeatureParams", "compute_features", "feature_names"]
 
@@ -32,49 +35,69 @@ _SECONDS_PER_DAY = 86_400
 GROUPS = ("customer", "terminal")
 
 
-@dataclass(frozen=True)
-class FeatureParams:
-    """Parameters of the feature engineering (``features`` in parameters_data_processing.yml)."""
+#: raw schemas of the ``features.schema`` key: the contract's columns, or the ULB file layout
+#: (:mod:`fraud_kedro.creditcard`)
+CONTRACT_SCHEMA, CREDITCARD_SCHEMA = "contract", "creditcard"
+#: keys of the ``features`` section that describe the raw file, not the features: kept out of the
+#: feature spec's ``params`` (the spec records them under ``schema``)
+SCHEMA_KEYS = ("schema", "start_date")
 
-    customer_windows_days: tuple[int, ...] = (1, 7, 30)
-    terminal_windows_days: tuple[int, ...] = (1, 7, 30)
-    terminal_label_delay_days: int = DEFAULT_LABEL_DELAY_DAYS
-    night_start_hour: int = 22
-    night_end_hour: int = 6
+
+@parameters
+class FeatureParams:
+    """The ``features`` parameters (parameters_data_processing.yml), validated by Kedro.
+
+    The same class reads a model's feature spec (``FeatureParams(**spec["params"])``) in the
+    scoring service, where ``terminal_label_delay_days`` is set.
+    """
+
+    customer_windows_days: tuple[Count, ...] = (1, 7, 30)
+    terminal_windows_days: tuple[Count, ...] = (1, 7, 30)
+    # not a conf/ key: the pipeline fills in the one label delay, ``split.delay_days``; unset,
+    # :attr:`label_delay_days` is the contract's default
+    terminal_label_delay_days: NonNegativeNumber | None = None
+    night_start_hour: Annotated[int, Field(strict=True, ge=0, le=23)] = 22
+    night_end_hour: Annotated[int, Field(strict=True, ge=0, le=23)] = 6
     # optional feature groups beyond the classic baselines (EXTRA_GROUPS; docs/training.md has the
     # ablation that decides which ones are on)
-    extra_features: tuple[str, ...] = ()
+    extra_features: tuple[Literal["recency", "amount_zscore", "card_terminal"], ...] = ()
     columns: ColumnNames = field(default_factory=ColumnNames)
+    schema: Literal["contract", "creditcard"] = CONTRACT_SCHEMA
+    # creditcard: the date of Time = 0 (midnight)
+    start_date: str | None = None
 
-    @classmethod
-    def from_dict(cls, params: dict | None) -> FeatureParams:
-        """Build from the ``features`` parameter dictionary, with clear errors."""
-        params = dict(params or {})
-        columns = ColumnNames(**params.pop("columns", {}) or {})
-        unknown = set(params) - set(cls.__dataclass_fields__)
-        if unknown:
-            raise ValueError(f"Unknown feature parameters: {sorted(unknown)}")
-        for key in ("customer_windows_days", "terminal_windows_days"):
-            if key in params:
-                params[key] = tuple(int(w) for w in params[key])
-                if any(w <= 0 for w in params[key]):
-                    raise ValueError(f"features.{key} must be positive day counts")
-        if "extra_features" in params:
-            params["extra_features"] = tuple(str(g) for g in params["extra_features"] or ())
-            bad = set(params["extra_features"]) - set(EXTRA_GROUPS)
-            if bad:
-                raise ValueError(f"features.extra_features: unknown groups {sorted(bad)}; "
-                                 f"choose from {sorted(EXTRA_GROUPS)}")
-        if int(params.get("terminal_label_delay_days", 7)) < 0:
-            raise ValueError("features.terminal_label_delay_days must be >= 0")
-        return cls(columns=columns, **params)
+    def __post_init__(self) -> None:
+        if self.schema == CREDITCARD_SCHEMA:
+            if not self.start_date:
+                raise ValueError("features.start_date is required with schema creditcard")
+            try:
+                start = pd.Timestamp(str(self.start_date))
+            except ValueError as exc:
+                raise ValueError(f"features.start_date {self.start_date!r} is not a date") from exc
+            object.__setattr__(self, "start_date", str(start.isoformat()))
+        elif self.start_date is not None:
+            raise ValueError("features.start_date only applies to schema creditcard")
+
+    @property
+    def label_delay_days(self) -> float:
+        """The label delay the terminal windows look past."""
+        if self.terminal_label_delay_days is None:
+            return DEFAULT_LABEL_DELAY_DAYS
+        return self.terminal_label_delay_days
+
+    def spec_params(self) -> dict[str, Any]:
+        """The feature-engineering parameters for a model's feature spec (no raw-schema keys)."""
+        params = asdict(self)
+        for key in SCHEMA_KEYS:
+            params.pop(key)
+        return params
 
     @property
     def history_days(self) -> int:
         """How many days of history a transaction's features look back."""
         return max(
             max(self.customer_windows_days, default=0),
-            max(self.terminal_windows_days, default=0) + self.terminal_label_delay_days,
+            max(self.terminal_windows_days, default=0) + self.label_delay_days,
         )
 
 
@@ -361,7 +384,7 @@ def compute_features(
         order, key = _group_keys(_groups(frames, c.terminal_id), seconds, ids)
         rows, destination = _output_rows(order, n, n_new)
         label_sorted = label[order]
-    delay = params.terminal_label_delay_days * _SECONDS_PER_DAY
+    delay = params.label_delay_days * _SECONDS_PER_DAY
     for w in terminal_windows:
         start, end = _window_bounds(key, rows, delay + w * _SECONDS_PER_DAY, delay)
         count = (end - start).astype(np.int64)
@@ -416,7 +439,7 @@ class HistoryWindow:
         """
         first_s = min(ts_us) // _US_PER_S
         last_s = max(ts_us) // _US_PER_S
-        delay = params.terminal_label_delay_days * _SECONDS_PER_DAY
+        delay = params.label_delay_days * _SECONDS_PER_DAY
         customer_back = max(params.customer_windows_days, default=0) * _SECONDS_PER_DAY
         terminal_back = delay + max(params.terminal_windows_days, default=0) * _SECONDS_PER_DAY
         return cls(

@@ -26,6 +26,7 @@ from kedro.io import DataCatalog
 from kedro.pipeline import Pipeline
 
 from fraud_kedro.contract import CHALLENGER, CHAMPION, MODEL_NAME
+from fraud_kedro.parameters import flatten
 
 logger = logging.getLogger(__name__)
 
@@ -245,3 +246,39 @@ def promote(client: Any, run_id: str, verdict: dict, model_name: str = MODEL_NAM
     else:
         logger.info("%s version %s stays challenger: %s", model_name, version, "; ".join(verdict["reasons"]))
     return version
+
+
+class TypedParamsLoggingHooks:
+    """Logs a typed parameter section (:mod:`fraud_kedro.parameters`) as dotted MLflow params.
+
+    kedro-mlflow flattens only dictionaries: a node input ``params:split`` that Kedro built as a
+    ``SplitParams`` reaches it as one text parameter ``split``. This hook, after kedro-mlflow's,
+    logs the section key by key (``split.delay_days``, ``features.columns.amount``) as before
+    the sections were typed; nothing happens without an active MLflow run.
+    """
+
+    def __init__(self) -> None:
+        self._logged: set[str] = set()
+
+    @hook_impl
+    def before_pipeline_run(self) -> None:
+        """A new run logs every section again."""
+        self._logged = set()
+
+    @hook_impl(trylast=True)
+    def before_node_run(self, inputs: dict[str, Any]) -> None:
+        """Log the node's typed parameter sections not logged yet in this run."""
+        import dataclasses
+
+        import mlflow
+
+        if mlflow.active_run() is None:
+            return
+        flat: dict[str, Any] = {}
+        for name, value in inputs.items():
+            if name.startswith("params:") and dataclasses.is_dataclass(value):
+                flat.update(flatten(value, name.removeprefix("params:")))
+        new = {key: value for key, value in flat.items() if key not in self._logged}
+        if new:
+            mlflow.log_params(new)
+            self._logged.update(new)

@@ -165,7 +165,7 @@ def make_model_card(
     test_set: pd.DataFrame,
 ) -> str:
     """Node: the model card of this run (see :func:`render_model_card`)."""
-    cols = FeatureParams.from_dict(feature_spec["params"]).columns
+    cols = FeatureParams(**feature_spec["params"]).columns
     keys = [cols.transaction_id, cols.timestamp, cols.customer_id, cols.terminal_id, cols.amount,
             cols.label]
     versions = {

@@ -11,6 +11,9 @@ one is built deliberately here. It comes in three fixed shapes:
   entry of your file; nothing is simulated.
 * ``creditcard`` (``kedro run --env creditcard --pipeline creditcard``): ``own_data`` without
   monitoring (a two-day research file has no production period).
+* ``dask`` and ``own_data_dask`` (``kedro run --env dask --pipeline dask``): ``__default__`` and
+  ``own_data`` with the heavy batch nodes on Dask (:mod:`fraud_kedro.distributed.pipelines`); the
+  dask envs' catalogs hold those nodes' tables as Dask datasets.
 
 Stages keep their names: ``simulation`` writes ``simulated_transactions``; ``data_processing``
 reads it (so ``--pipelines simulation,data_processing`` works) and ``own_data_processing`` reads
@@ -28,7 +31,7 @@ from kedro.pipeline import Node, Pipeline, pipeline
 from kedro_mlflow.pipeline import pipeline_ml_factory
 
 from fraud_kedro.contract import MODEL_NAME
-from fraud_kedro.distributed import cluster as dask_cluster
+from fraud_kedro.distributed.pipelines import on_dask
 from fraud_kedro.pipelines.evaluation.nodes import score_table
 
 #: The catalog entry of your own raw data (read-only: conf/base/catalog.yml) and the simulator's.
@@ -76,11 +79,6 @@ def register_pipelines() -> dict[str, Pipeline]:
     pipes = find_pipelines(raise_errors=True)
     inference = pipes.pop("inference")
     batch_scoring = _batch_scoring()
-    if dask_cluster.enabled():  # `kedro run --env dask`: the heavy batch nodes on Dask
-        from fraud_kedro.distributed.pipelines import on_dask
-
-        pipes = {name: on_dask(pipe) for name, pipe in pipes.items()}
-        batch_scoring = on_dask(batch_scoring)
     monitoring = pipes.get("monitoring", Pipeline([]))
     model_training = pipes["data_science"] + pipes["evaluation"]
     processing = pipes["data_processing"]  # reads raw_transactions
@@ -98,9 +96,12 @@ def register_pipelines() -> dict[str, Pipeline]:
     pipelines["retraining"] = monitoring
     pipelines["own_data_retraining"] = monitoring
     scored = model_training + batch_scoring
-    pipelines["__default__"] = _as_pipeline_ml(
-        simulation + simulated_processing + scored + monitoring, inference
-    )
-    pipelines["own_data"] = _as_pipeline_ml(processing + scored + monitoring, inference)
+    main_job = simulation + simulated_processing + scored + monitoring
+    own_data = processing + scored + monitoring
+    pipelines["__default__"] = _as_pipeline_ml(main_job, inference)
+    pipelines["own_data"] = _as_pipeline_ml(own_data, inference)
     pipelines["creditcard"] = _as_pipeline_ml(processing + scored, inference)
+    # the same jobs with the heavy batch nodes on Dask (the inference pipeline stays pandas)
+    pipelines["dask"] = _as_pipeline_ml(on_dask(main_job), inference)
+    pipelines["own_data_dask"] = _as_pipeline_ml(on_dask(own_data), inference)
     return pipelines

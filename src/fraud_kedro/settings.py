@@ -5,7 +5,12 @@ import os
 from kedro.config import OmegaConfigLoader
 
 from fraud_kedro.distributed.cluster import DaskClusterHooks
-from fraud_kedro.hooks import PromotionHooks, ReadOnlyDataHooks, RetrainingHooks
+from fraud_kedro.hooks import (
+    PromotionHooks,
+    ReadOnlyDataHooks,
+    RetrainingHooks,
+    TypedParamsLoggingHooks,
+)
 from fraud_kedro.monitoring.webhook import AlertWebhookHooks
 
 
@@ -19,6 +24,7 @@ HOOKS = (
     PromotionHooks(),
     RetrainingHooks(),
     DaskClusterHooks(),
+    TypedParamsLoggingHooks(),
     AlertWebhookHooks(),
 )
 

@@ -8,41 +8,29 @@ back in time inside the training history.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+from pydantic import StrictBool
+
+from fraud_kedro.parameters import NonNegativeNumber, PositiveNumber, parameters
 
 logger = logging.getLogger(__name__)
 
 DAY = pd.Timedelta(days=1)
 
 
-@dataclass(frozen=True)
+@parameters
 class SplitParams:
-    """The ``split`` parameters (docs/contract.md)."""
+    """The ``split`` parameters (docs/contract.md); Kedro validates them (fraud_kedro.parameters)."""
 
     train_start: str | None = None
-    train_days: float = 21
-    delay_days: float = 7
-    test_days: float = 7
-    production_days: float = 0
+    train_days: PositiveNumber = 21
+    delay_days: NonNegativeNumber = 7
+    test_days: PositiveNumber = 7
+    production_days: NonNegativeNumber = 0
     # drop test rows of cards known to be compromised; off when the data has no card id
-    drop_known_compromised: bool = True
-
-    @classmethod
-    def from_dict(cls, params: dict) -> SplitParams:
-        """Validate and build from the parameter dictionary."""
-        unknown = set(params) - set(cls.__dataclass_fields__)
-        if unknown:
-            raise ValueError(f"Unknown split parameters: {sorted(unknown)}")
-        obj = cls(**params)
-        for name in ("train_days", "test_days"):
-            if float(getattr(obj, name)) <= 0:
-                raise ValueError(f"split.{name} must be positive")
-        if float(obj.delay_days) < 0 or float(obj.production_days) < 0:
-            raise ValueError("split.delay_days and split.production_days must be >= 0")
-        return obj
+    drop_known_compromised: StrictBool = True
 
 
 def split_windows(timestamps: pd.Series, params: SplitParams) -> dict[str, str]:

@@ -53,7 +53,7 @@ _TEMPLATE: dict[str, Path] = {}
 @pytest.fixture(scope="session")
 def _seeded_template(tmp_path_factory: pytest.TempPathFactory, history: pd.DataFrame) -> Path:
     path = tmp_path_factory.mktemp("state") / "template.db"
-    seed_history(path, history, FeatureParams.from_dict(model_factory.FEATURE_PARAMS))
+    seed_history(path, history, FeatureParams(**model_factory.FEATURE_PARAMS))
     _TEMPLATE["path"] = path
     return path
 

@@ -62,7 +62,7 @@ def inference_pipeline(func=None) -> Pipeline:
 
 def train(transactions: pd.DataFrame, seed: int = 0, max_iter: int = 40):
     """A small gradient-boosting model on the features of ``transactions``."""
-    params = FeatureParams.from_dict(FEATURE_PARAMS)
+    params = FeatureParams(**FEATURE_PARAMS)
     features = compute_features(transactions, params)
     x = features[feature_names(params)].to_numpy()
     model = HistGradientBoostingClassifier(max_iter=max_iter, random_state=seed)
@@ -89,7 +89,7 @@ def export_model(
         corrupt: Overwrite the logged estimator pickle with garbage (a model that cannot load).
     """
     cloudpickle.register_pickle_by_value(sys.modules[__name__])
-    params = FeatureParams.from_dict(FEATURE_PARAMS)
+    params = FeatureParams(**FEATURE_PARAMS)
     workdir.mkdir(parents=True, exist_ok=True)
     catalog = DataCatalog(
         {

@@ -51,7 +51,7 @@ def test_reasons_add_up_to_the_score(registry, held_out, client):
 
     from fraud_kedro.features import FeatureParams, compute_features, feature_names
 
-    params = FeatureParams.from_dict(FEATURE_PARAMS)
+    params = FeatureParams(**FEATURE_PARAMS)
     x = compute_features(held_out.head(20), params)[feature_names(params)].to_numpy(float)
     c = contributions(estimator, x)
     p = np.clip(estimator.predict_proba(x)[:, 1], 1e-6, 1 - 1e-6)

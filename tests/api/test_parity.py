@@ -15,7 +15,7 @@ from fraud_kedro.features import FeatureParams, compute_features, feature_names
 
 
 def test_held_out_day_online_equals_batch(client, state_db, transactions, held_out):
-    params = FeatureParams.from_dict(FEATURE_PARAMS)
+    params = FeatureParams(**FEATURE_PARAMS)
     # batch: features of the whole table up to the end of the day, scored by the exported model
     # through MLflow (KedroPipelineModel.predict runs the inference pipeline)
     upto = transactions[transactions["timestamp"] < HELD_OUT_DAY + pd.Timedelta(days=1)]

@@ -31,7 +31,7 @@ pytestmark = pytest.mark.slow
 
 @pytest.fixture
 def replicas(registry, history, postgres_url, tmp_path):
-    seed_history(postgres_url, history, FeatureParams.from_dict(FEATURE_PARAMS))
+    seed_history(postgres_url, history, FeatureParams(**FEATURE_PARAMS))
     env = {
         "MLFLOW_TRACKING_URI": registry["uri"],
         "FRAUD_MODEL_URI": CHAMPION_URI,

@@ -192,7 +192,7 @@ def test_labels_reach_terminal_features_only_after_the_delay(client, held_out):
 
 
 def _terminal_risk(db, terminal, when, params) -> float:
-    delay = pd.Timedelta(days=params.terminal_label_delay_days)
+    delay = pd.Timedelta(days=params.label_delay_days)
     lo = (when - delay - pd.Timedelta(days=30)).value // 1000
     hi = (when - delay).value // 1000
     with sqlite3.connect(db) as conn:

@@ -20,6 +20,7 @@ import pytest
 from support.project import CONTRACT_METRICS, ROOT, copy_project, kedro_env, run_kedro
 
 from fraud_kedro import creditcard
+from fraud_kedro.features import FeatureParams
 from fraud_kedro.hooks import model_name_from_params
 from fraud_kedro.ingest import DataValidationError
 from fraud_kedro.pipelines.data_processing.nodes import (
@@ -66,8 +67,8 @@ def ulb() -> pd.DataFrame:
 
 
 @pytest.fixture(scope="module")
-def features_params() -> dict:
-    return _env_params("features")
+def features_params() -> FeatureParams:
+    return FeatureParams(**_env_params("features"))  # what Kedro builds for the nodes
 
 
 # ---- the adapter ----------------------------------------------------------------------------------
@@ -169,18 +170,17 @@ def test_feature_table_and_spec(ulb: pd.DataFrame, features_params: dict) -> Non
     assert np.isfinite(table[spec["features"]].to_numpy(dtype=float)).all()
 
 
-def test_default_feature_params_pass_through_unchanged() -> None:
-    params = {"customer_windows_days": [1], "columns": {"amount": "amount"}}
-    options, rest = creditcard.split_feature_params(params)
-    assert options.schema == creditcard.CONTRACT and rest is params
-    assert make_feature_spec(params)["params"] is params
+def test_default_schema_is_the_contract() -> None:
+    params = FeatureParams(customer_windows_days=[1])
+    assert params.schema == creditcard.CONTRACT
     assert "schema" not in make_feature_spec(params)
+    assert "schema" not in make_feature_spec(params)["params"]
 
 
 @pytest.mark.parametrize(
     ("params", "message"),
     [
-        ({"schema": "visa"}, "features.schema must be one of"),
+        ({"schema": "visa"}, r"schema\s+Input should be 'contract' or 'creditcard'"),
         ({"schema": "creditcard"}, "start_date is required"),
         ({"schema": "creditcard", "start_date": "soon"}, "is not a date"),
         ({"start_date": "2013-09-01"}, "only applies to schema creditcard"),
@@ -188,14 +188,14 @@ def test_default_feature_params_pass_through_unchanged() -> None:
 )
 def test_bad_schema_options(params: dict, message: str) -> None:
     with pytest.raises(ValueError, match=message):
-        creditcard.split_feature_params(params)
+        FeatureParams(**params)
 
 
 # ---- the split of a 2-day file ---------------------------------------------------------------------
 
 
 def test_fractional_day_split_and_one_tuning_fold(ulb: pd.DataFrame) -> None:
-    params = SplitParams.from_dict(_env_params("split"))
+    params = SplitParams(**_env_params("split"))
     ts = creditcard.to_contract(ulb, "2013-09-01")["timestamp"]
     windows = split_windows(ts, params)
     assert windows["train_start"] == "2013-09-01"

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pandas as pd
 import pandera.pandas as pa
@@ -19,20 +21,20 @@ IDENTIFIERS = {"transaction_id", "customer_id", "terminal_id", "timestamp"}
 
 
 @pytest.fixture(scope="module")
-def validated(small_raw: pd.DataFrame, feature_params_dict: dict) -> pd.DataFrame:
-    valid, quarantine = validate_raw_transactions(small_raw, feature_params_dict)
+def validated(small_raw: pd.DataFrame, feature_params: FeatureParams) -> pd.DataFrame:
+    valid, quarantine = validate_raw_transactions(small_raw, feature_params)
     assert quarantine.empty, "the simulator writes only valid rows"
     return valid
 
 
 @pytest.fixture(scope="module")
-def table(validated: pd.DataFrame, feature_params_dict: dict) -> pd.DataFrame:
-    return build_model_input_table(validated, feature_params_dict)
+def table(validated: pd.DataFrame, feature_params: FeatureParams) -> pd.DataFrame:
+    return build_model_input_table(validated, feature_params)
 
 
 @pytest.fixture(scope="module")
-def spec(feature_params_dict: dict) -> dict:
-    return make_feature_spec(feature_params_dict)
+def spec(feature_params: FeatureParams) -> dict:
+    return make_feature_spec(feature_params)
 
 
 def test_labels_and_scenarios_are_never_features(spec: dict) -> None:
@@ -44,8 +46,8 @@ def test_identifiers_are_never_features(spec: dict) -> None:
 
 
 @pytest.mark.parametrize("label", ["is_fraud", "label", "Class"])
-def test_a_renamed_label_column_is_never_a_feature(feature_params_dict: dict, label: str) -> None:
-    params = {**feature_params_dict, "columns": {**feature_params_dict["columns"], "label": label}}
+def test_a_renamed_label_column_is_never_a_feature(feature_params: FeatureParams, label: str) -> None:
+    params = replace(feature_params, columns=replace(feature_params.columns, label=label))
     assert label not in make_feature_spec(params)["features"]
 
 
@@ -62,8 +64,8 @@ def test_no_feature_is_nan_or_infinite(table: pd.DataFrame, spec: dict) -> None:
     assert not bad
 
 
-def test_model_input_table_schema(table: pd.DataFrame, spec: dict, feature_params_dict: dict) -> None:
-    params = FeatureParams.from_dict(feature_params_dict)
+def test_model_input_table_schema(table: pd.DataFrame, spec: dict, feature_params: FeatureParams) -> None:
+    params = feature_params
     columns: dict[str, pa.Column] = {
         "transaction_id": pa.Column(int, unique=True),
         "timestamp": pa.Column(

@@ -11,16 +11,18 @@ import pytest
 from sklearn.ensemble import HistGradientBoostingClassifier
 
 from fraud_kedro.distributed import nodes as dask_nodes
-from fraud_kedro.features import compute_features, feature_names
+from fraud_kedro.distributed.cluster import DaskParams
+from fraud_kedro.features import FeatureParams, compute_features, feature_names
 from fraud_kedro.monitoring.params import MonitoringParams
 from fraud_kedro.pipelines.data_processing import nodes as processing
 from fraud_kedro.pipelines.data_science.nodes import split_data
 from fraud_kedro.pipelines.evaluation.nodes import score_table
 from fraud_kedro.pipelines.monitoring.nodes import build_analysis_table
+from fraud_kedro.split import SplitParams
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
-DASK = {"enabled": True, "partition_rows": 12_000}  # the small world in 5 partitions
+DASK = DaskParams(enabled=True, partition_rows=12_000)  # the small world in 5 partitions
 
 
 @pytest.fixture(autouse=True)
@@ -34,18 +36,18 @@ def _by_id(frame: pd.DataFrame) -> pd.DataFrame:
 
 
 @pytest.fixture(scope="module")
-def pandas_path(small_raw: pd.DataFrame, feature_params_dict: dict) -> dict:
-    valid, quarantine = processing.validate_raw_transactions(small_raw, feature_params_dict, 7)
+def pandas_path(small_raw: pd.DataFrame, feature_params: FeatureParams) -> dict:
+    valid, quarantine = processing.validate_raw_transactions(small_raw, feature_params, 7)
     return {"valid": valid, "quarantine": quarantine,
-            "table": processing.build_model_input_table(valid, feature_params_dict, 7)}
+            "table": processing.build_model_input_table(valid, feature_params, 7)}
 
 
 @pytest.fixture(scope="module")
-def dask_path(small_raw: pd.DataFrame, feature_params_dict: dict) -> dict:
+def dask_path(small_raw: pd.DataFrame, feature_params: FeatureParams) -> dict:
     with dask.config.set(scheduler="synchronous"):
-        valid, quarantine = dask_nodes.validate_raw_transactions(small_raw, feature_params_dict, 7, DASK)
+        valid, quarantine = dask_nodes.validate_raw_transactions(small_raw, feature_params, 7, DASK)
         assert valid.npartitions == 5
-        table = dask_nodes.build_model_input_table(valid, feature_params_dict, 7, DASK)
+        table = dask_nodes.build_model_input_table(valid, feature_params, 7, DASK)
         return {"valid": valid.compute(), "quarantine": quarantine.compute(),
                 "table_dask": table, "table": table.compute()}
 
@@ -70,9 +72,9 @@ def test_validation_matches(pandas_path, dask_path) -> None:
     assert len(dask_path["quarantine"]) == len(pandas_path["quarantine"])
 
 
-def test_duplicated_id_across_partitions_is_quarantined(small_raw, feature_params_dict) -> None:
+def test_duplicated_id_across_partitions_is_quarantined(small_raw, feature_params) -> None:
     raw = pd.concat([small_raw, small_raw.iloc[[5]]], ignore_index=True)  # first and last partition
-    valid, quarantine = dask_nodes.validate_raw_transactions(raw, feature_params_dict, 7, DASK)
+    valid, quarantine = dask_nodes.validate_raw_transactions(raw, feature_params, 7, DASK)
     assert len(valid.compute()) == len(small_raw)
     bad = quarantine.compute()
     assert len(bad) == 1 and "duplicated id" in bad["quarantine_reason"].iloc[0]
@@ -96,10 +98,10 @@ def _params(name: str) -> dict:
 
 
 def test_split_batch_scores_and_analysis_table_match(pandas_path, dask_path,
-                                                     feature_params_dict) -> None:
-    split, model = _params("split"), _params("model")
-    expected = split_data(pandas_path["table"], split, feature_params_dict)
-    got = dask_nodes.split_data(dask_path["table_dask"], split, feature_params_dict, model)
+                                                     feature_params) -> None:
+    split, model = SplitParams(**_params("split")), _params("model")
+    expected = split_data(pandas_path["table"], split, feature_params)
+    got = dask_nodes.split_data(dask_path["table_dask"], split, feature_params, model)
     # training sees exactly the pandas tables (the history cut to the tuning folds' reach)
     history = expected[0]
     cut = history["timestamp"] >= got[0]["timestamp"].min()
@@ -109,7 +111,7 @@ def test_split_batch_scores_and_analysis_table_match(pandas_path, dask_path,
         pd.testing.assert_frame_equal(mine, theirs, check_exact=True)
     assert got[4] == expected[4]
 
-    spec = processing.make_feature_spec(feature_params_dict, 7)
+    spec = processing.make_feature_spec(feature_params, 7)
     train = expected[1]
     fitted = HistGradientBoostingClassifier(max_iter=20, random_state=0).fit(
         train[spec["features"]].to_numpy(dtype=float), train["is_fraud"].to_numpy())

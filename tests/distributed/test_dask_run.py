@@ -1,5 +1,6 @@
-"""``kedro run --env dask_small`` (the dask env's catalog with the small env's parameters) runs the
-main job end to end on a local Dask cluster, in a throw-away copy of the project."""
+"""``kedro run --env dask_small --pipeline dask`` (the dask env's catalog with the small env's
+parameters) runs the main job end to end on a local Dask cluster, in a throw-away copy of the
+project."""
 
 from __future__ import annotations
 
@@ -22,7 +23,7 @@ def test_main_job_on_dask(tmp_path: Path, copy_project) -> None:
     env = {k: v for k, v in os.environ.items()
            if not k.startswith(("FRAUD_", "MLFLOW_", "DASK_")) and k != "KEDRO_ENV"}
     env.update(QUIET, MLFLOW_TRACKING_URI=f"sqlite:///{path / 'mlflow.db'}")
-    cmd = [sys.executable, "-m", "kedro", "run", "--env", "dask_small",
+    cmd = [sys.executable, "-m", "kedro", "run", "--env", "dask_small", "--pipeline", "dask",
            "--params", "dask.local_cluster.memory_limit=1GB,dask.partition_rows=20000"]
     proc = subprocess.run(cmd, cwd=path, env=env, capture_output=True, text=True, timeout=1200,
                           check=False)

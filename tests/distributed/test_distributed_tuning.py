@@ -35,9 +35,11 @@ SCRIPT = textwrap.dedent("""
     import json, sys
     import pandas as pd
     from fraud_kedro.pipelines.data_science.nodes import tune_models
+    from fraud_kedro.split import SplitParams
     history = pd.read_parquet(sys.argv[1])
     spec, split, model = (json.loads(a) for a in sys.argv[2:5])
-    results = tune_models(history, {"train_start": split["train_start"]}, spec, split, model)[0]
+    results = tune_models(history, {"train_start": split["train_start"]}, spec, SplitParams(**split),
+                          model)[0]
     print(json.dumps(results))
 """)
 
@@ -124,7 +126,7 @@ def test_two_processes_share_one_study(database: str, tmp_path: Path) -> None:
                                                                                   abs=0)
     # the best result again from the stored parameters: the same folds, the same fits
     folds = prequential_folds(history["timestamp"], pd.Timestamp(SPLIT["train_start"]),
-                              SplitParams.from_dict(SPLIT), 2)
+                              SplitParams(**SPLIT), 2)
     x, y = history[FEATURES].to_numpy(dtype=np.float64), history["is_fraud"].to_numpy()
     rng = np.random.default_rng(model["seed"])
     scores = []

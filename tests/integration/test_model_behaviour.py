@@ -38,7 +38,7 @@ def transactions(project: Project) -> pd.DataFrame:
 
 def score(run: TrainingRun, new: pd.DataFrame, history: pd.DataFrame) -> np.ndarray:
     """The served path: online features from the history, then the inference node."""
-    params = FeatureParams.from_dict(run.feature_spec["params"])
+    params = FeatureParams(**run.feature_spec["params"])
     features = compute_features(new, params, history=history)
     return predict_fraud(features, run.fraud_model, run.feature_spec, run.threshold)[
         "fraud_probability"
@@ -48,7 +48,7 @@ def score(run: TrainingRun, new: pd.DataFrame, history: pd.DataFrame) -> np.ndar
 @pytest.fixture(scope="module")
 def risky_cases(transactions: pd.DataFrame, first_training: TrainingRun) -> list[dict]:
     """Legitimate transactions at terminals whose known recent fraud rate is above zero."""
-    params = FeatureParams.from_dict(first_training.feature_spec["params"])
+    params = FeatureParams(**first_training.feature_spec["params"])
     table = compute_features(transactions, params)
     test_start = first_training.scoring_input["timestamp"].min()
     risky = table[
@@ -120,7 +120,7 @@ def test_known_fraud_at_the_terminal_does_not_lower_the_score(
 
 
 def test_identifiers_do_not_change_the_score(transactions: pd.DataFrame, first_training: TrainingRun) -> None:
-    params = FeatureParams.from_dict(first_training.feature_spec["params"])
+    params = FeatureParams(**first_training.feature_spec["params"])
     recent = transactions[
         transactions["timestamp"] >= transactions["timestamp"].max() - pd.Timedelta(days=45)
     ]

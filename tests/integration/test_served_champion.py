@@ -41,10 +41,10 @@ def served(project: Project, first_training: TrainingRun, tmp_path_factory: pyte
     production = production.reset_index(drop=True)
     validated = project.read_parquet("02_intermediate/validated_transactions.parquet")
     start = production["timestamp"].min()
-    params = FeatureParams.from_dict(first_training.feature_spec["params"])
+    params = FeatureParams(**first_training.feature_spec["params"])
     # every scored transaction is within the label delay of the seed: no label reaches the
     # terminal windows online that the batch windows would not hold
-    assert production["timestamp"].max() < start + pd.Timedelta(days=params.terminal_label_delay_days)
+    assert production["timestamp"].max() < start + pd.Timedelta(days=params.label_delay_days)
     seed = validated[validated["timestamp"] < start]
     db = seed_state(tmp_path_factory.mktemp("served") / "template.db", seed, params)
     with mlflow_uri(project.tracking_uri) as client:

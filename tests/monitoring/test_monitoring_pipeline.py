@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import html
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -14,6 +15,7 @@ import yaml
 from kedro.io import DataCatalog, MemoryDataset
 from kedro.runner import SequentialRunner
 
+from fraud_kedro.monitoring.params import DriftParams, MonitoringParams
 from fraud_kedro.pipelines.monitoring import create_pipeline
 from fraud_kedro.pipelines.monitoring import nodes as n
 
@@ -49,8 +51,8 @@ def run_monitoring(
             "feature_spec": MemoryDataset(feature_spec),
             "decision_threshold": MemoryDataset(decision_threshold),
             # the one label delay is split.delay_days; the monitoring keys are the rest
-            "params:monitoring": MemoryDataset(
-                {k: v for k, v in params.items() if k != "label_delay_days"}
+            "params:monitoring": MemoryDataset(  # what Kedro builds from the type hint
+                MonitoringParams(**{k: v for k, v in params.items() if k != "label_delay_days"})
             ),
             "params:split.delay_days": MemoryDataset(params.get("label_delay_days", 7)),
         }
@@ -61,11 +63,11 @@ def run_monitoring(
 
 @pytest.fixture(scope="module")
 def prepared(reference_predictions, production_predictions, feature_spec, decision_threshold):
-    params = {
-        "label_delay_days": 2,
-        "chunking": {"min_positives_per_chunk": 50, "min_chunk_size": 200},
-        "performance": {"ap_samples": 30},
-    }
+    params = MonitoringParams(
+        label_delay_days=2,
+        chunking={"min_positives_per_chunk": 50, "min_chunk_size": 200},
+        performance={"ap_samples": 30},
+    )
     reference = n.prepare_reference(reference_predictions, feature_spec, decision_threshold, params)
     analysis = n.build_analysis_table(
         production_predictions, None, feature_spec, decision_threshold, params
@@ -183,7 +185,7 @@ def test_performance_nodes(prepared):
     estimated, info = n.estimate_monitoring_performance(ref, ana, prepared["plan"], p)
     assert isinstance(info["recalibrated"], bool)
     realized = n.calculate_realized_performance(ref, ana, prepared["chunks"], p)
-    strict = {**p, "performance": {**p["performance"], "min_acceptable": {"roc_auc": 0.99}}}
+    strict = replace(p, performance=replace(p.performance, min_acceptable={"roc_auc": 0.99}))
     table = n.assess_performance(estimated, realized, prepared["chunks"], strict)
     analysis = table[table["period"] == "analysis"]
     assert len(analysis) == 5 * prepared["plan"]["n_analysis_chunks"]
@@ -200,7 +202,7 @@ def test_performance_nodes(prepared):
 
 def test_drift_quality_and_calibration_nodes(prepared, feature_spec):
     p, ref, ana = prepared["params"], prepared["reference"], prepared["analysis"]
-    params = {**p, "drift": {"seasonal_features": ["hour"]}}
+    params = replace(p, drift=DriftParams(seasonal_features=["hour"]))
     drift = n.calculate_drift(ref, ana, feature_spec, prepared["plan"], prepared["chunks"], params)
     uni = drift[drift["kind"] == "univariate"]
     assert set(uni["column"]) == {"x1", "x2", "amount", "hour", "fraud_probability"}
@@ -216,7 +218,7 @@ def test_drift_quality_and_calibration_nodes(prepared, feature_spec):
 
 
 def test_champion_challenger(reference_predictions, feature_spec, decision_threshold):
-    params = {"label_delay_days": 2, "chunking": {"min_positives_per_chunk": 50}}
+    params = MonitoringParams(label_delay_days=2, chunking={"min_positives_per_chunk": 50})
     production = make_predictions(N_ANALYSIS, seed=5, start="2024-01-10", challenger=True)
     reference = n.prepare_reference(reference_predictions, feature_spec, decision_threshold, params)
     analysis = n.build_analysis_table(production, None, feature_spec, decision_threshold, params)
@@ -271,7 +273,7 @@ def test_alerts_decision_and_metrics():
         }
     )  # fmt: skip
     calibration = {"reference": {"ece": 0.05, "brier": 0.01}, "max_ece": 0.02}
-    alerts = n.collect_monitoring_alerts(performance, drift, quality, calibration, {})
+    alerts = n.collect_monitoring_alerts(performance, drift, quality, calibration, MonitoringParams())
     assert set(alerts["kind"]) == {
         "performance_estimated", "performance_band_estimated", "feature_drift", "score_drift",
         "data_quality", "calibration",

@@ -129,7 +129,7 @@ def feature_params():
 
     from fraud_kedro.features import FeatureParams
 
-    return FeatureParams.from_dict(model_factory.FEATURE_PARAMS)
+    return FeatureParams(**model_factory.FEATURE_PARAMS)
 
 
 def seed_state(db: Path, history: pd.DataFrame, params: Any = None) -> Path:

@@ -16,8 +16,10 @@ from fraud_kedro.api.scoring_errors import (
     StoreUnavailable,
     TransactionConflict,
 )
+from fraud_kedro.features import FeatureParams
 from fraud_kedro.metrics import classification_metrics, threshold_metrics
 from fraud_kedro.monitoring.chunk_metrics import realized_metrics
+from fraud_kedro.monitoring.params import MonitoringParams
 from fraud_kedro.pipelines.data_processing.nodes import make_feature_spec
 from fraud_kedro.pipelines.monitoring.nodes import resolve_monitoring_params
 from fraud_kedro.retraining import retraining_params
@@ -35,14 +37,14 @@ def test_precision_without_a_predicted_positive_is_zero_in_evaluation_and_monito
 
 
 def test_the_label_delay_is_one_parameter() -> None:
-    p = resolve_monitoring_params({"source": "batch"}, 3)
+    p = resolve_monitoring_params(MonitoringParams(source="batch"), 3)
     assert p.label_delay_days == 3.0
     with pytest.raises(ValueError, match=r"monitoring\.label_delay_days.*split\.delay_days"):
-        resolve_monitoring_params({"label_delay_days": 7}, 7)
-    spec = make_feature_spec({"customer_windows_days": [1], "terminal_windows_days": [1]}, 5)
+        resolve_monitoring_params(MonitoringParams(label_delay_days=14), 14)
+    spec = make_feature_spec(FeatureParams(customer_windows_days=[1], terminal_windows_days=[1]), 5)
     assert spec["params"]["terminal_label_delay_days"] == 5
     with pytest.raises(ValueError, match=r"features\.terminal_label_delay_days.*split\.delay_days"):
-        make_feature_spec({"terminal_label_delay_days": 7}, 7)
+        make_feature_spec(FeatureParams(terminal_label_delay_days=7), 7)
 
 
 def test_model_name_and_uri_come_from_the_contract() -> None:

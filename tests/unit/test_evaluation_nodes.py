@@ -6,6 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from fraud_kedro.features import FeatureParams
 from fraud_kedro.pipelines.data_processing.nodes import make_feature_spec
 from fraud_kedro.pipelines.evaluation.nodes import (
     compute_metrics,
@@ -25,8 +26,8 @@ EVALUATION = {
 
 
 @pytest.fixture(scope="module")
-def spec(feature_params_dict: dict) -> dict:
-    return make_feature_spec(feature_params_dict)
+def spec(feature_params: FeatureParams) -> dict:
+    return make_feature_spec(feature_params)
 
 
 @pytest.fixture(scope="module")

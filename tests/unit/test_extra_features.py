@@ -23,7 +23,7 @@ def online(df: pd.DataFrame, position: int, params: FeatureParams, trim: bool) -
     if trim:
         card = (history["customer_id"] == row["customer_id"].iloc[0]) & (
             history["timestamp"] >= ts - pd.Timedelta(days=max(params.customer_windows_days)))
-        delay = pd.Timedelta(days=params.terminal_label_delay_days)
+        delay = pd.Timedelta(days=params.label_delay_days)
         terminal = (history["terminal_id"] == row["terminal_id"].iloc[0]) & (
             history["timestamp"] < ts - delay) & (history["timestamp"] >= ts - delay - pd.Timedelta(
                 days=max(params.terminal_windows_days)))
@@ -58,9 +58,9 @@ def test_extra_features_by_hand() -> None:
 
 
 def test_unknown_group_is_rejected() -> None:
-    with pytest.raises(ValueError, match="unknown groups"):
-        FeatureParams.from_dict({"extra_features": ["astrology"]})
-    assert FeatureParams.from_dict({"extra_features": ["recency"]}).extra_features == ("recency",)
+    with pytest.raises(ValueError, match=r"extra_features\.0\s+Input should be 'recency'"):
+        FeatureParams(**{"extra_features": ["astrology"]})
+    assert FeatureParams(**{"extra_features": ["recency"]}).extra_features == ("recency",)
 
 
 @pytest.fixture(scope="module")

@@ -14,6 +14,7 @@ from fraud_kedro.features import (
     extra_feature_names,
     feature_names,
 )
+from fraud_kedro.parameters import build
 from fraud_kedro.pipelines.data_processing.nodes import build_model_input_table, make_feature_spec
 
 KEYS = ["transaction_id", "timestamp", "customer_id", "terminal_id"]
@@ -58,23 +59,26 @@ def test_feature_names_order_and_output_columns(feature_params: FeatureParams) -
     assert list(out.columns) == KEYS + names
 
 
-def test_params_from_dict_validates(feature_params_dict: dict) -> None:
-    params = FeatureParams.from_dict(feature_params_dict)
+def test_params_from_dict_validates(feature_params: FeatureParams) -> None:
+    params = feature_params
     assert params.customer_windows_days == (1, 7, 30)
     assert params.history_days == 30 + 7
-    with pytest.raises(ValueError, match="Unknown"):
-        FeatureParams.from_dict({"windows": [1]})
-    with pytest.raises(ValueError, match="positive"):
-        FeatureParams.from_dict({"customer_windows_days": [0, 7]})
-    with pytest.raises(ValueError, match="delay"):
-        FeatureParams.from_dict({"terminal_label_delay_days": -1})
-    assert FeatureParams.from_dict(None) == FeatureParams()
+    with pytest.raises(ValueError, match=r"windows\s+Unexpected keyword argument"):
+        FeatureParams(**{"windows": [1]})
+    with pytest.raises(ValueError, match=r"customer_windows_days\.0\s+Input should be greater"):
+        FeatureParams(**{"customer_windows_days": [0, 7]})
+    with pytest.raises(ValueError, match="terminal_label_delay_days"):
+        FeatureParams(**{"terminal_label_delay_days": -1})
+    with pytest.raises(ValueError, match=r"columns\.amnt\s+Unexpected keyword argument"):
+        FeatureParams(**{"columns": {"amnt": "x"}})
+    assert build(FeatureParams, None) == FeatureParams()
 
 
-def test_feature_spec_holds_the_features_and_params(feature_params_dict: dict) -> None:
-    spec = make_feature_spec(feature_params_dict)
-    assert spec["features"] == feature_names(FeatureParams.from_dict(feature_params_dict))
-    assert spec["params"] == feature_params_dict
+def test_feature_spec_holds_the_features_and_params(feature_params: FeatureParams) -> None:
+    spec = make_feature_spec(feature_params)
+    assert spec["features"] == feature_names(feature_params)
+    assert spec["params"] == feature_params.spec_params()
+    assert FeatureParams(**spec["params"]) == feature_params
 
 
 # ---- hand-computed examples --------------------------------------------------------------------
@@ -199,14 +203,14 @@ def test_input_is_not_modified(sim: pd.DataFrame, feature_params: FeatureParams)
 
 
 def test_model_input_table_node_keeps_labels_and_scenario(
-    sim: pd.DataFrame, feature_params_dict: dict
+    sim: pd.DataFrame, feature_params: FeatureParams
 ) -> None:
-    table = build_model_input_table(sim, feature_params_dict)
+    table = build_model_input_table(sim, feature_params)
     assert len(table) == len(sim)
     assert list(table["is_fraud"]) == list(sim["is_fraud"])
     assert list(table["fraud_scenario"]) == list(sim["fraud_scenario"])
     unlabelled = build_model_input_table(
-        sim.drop(columns=["is_fraud", "fraud_scenario"]).head(50), feature_params_dict
+        sim.drop(columns=["is_fraud", "fraud_scenario"]).head(50), feature_params
     )
     assert "is_fraud" not in unlabelled and "fraud_scenario" not in unlabelled
 
@@ -238,7 +242,7 @@ def test_changing_or_removing_rows_after_t_leaves_earlier_features_unchanged(
 def test_a_label_at_s_moves_terminal_risk_only_from_s_plus_delay(
     sim: pd.DataFrame, sim_features: pd.DataFrame, feature_params: FeatureParams
 ) -> None:
-    delay = pd.Timedelta(days=feature_params.terminal_label_delay_days)
+    delay = pd.Timedelta(days=feature_params.label_delay_days)
     longest = pd.Timedelta(days=max(feature_params.terminal_windows_days))
     # a legitimate transaction on a busy terminal, early enough that s + delay is in the data
     busy = sim["terminal_id"].value_counts().index[0]

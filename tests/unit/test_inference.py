@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pandas as pd
 import pytest
 
+from fraud_kedro.features import FeatureParams
 from fraud_kedro.pipelines.data_processing.nodes import make_feature_spec
 from fraud_kedro.pipelines.inference.nodes import ScoringInputError, predict_fraud
 
@@ -23,8 +26,8 @@ class AmountModel:
 
 
 @pytest.fixture(scope="module")
-def spec(feature_params_dict: dict) -> dict:
-    return make_feature_spec(feature_params_dict)
+def spec(feature_params: FeatureParams) -> dict:
+    return make_feature_spec(feature_params)
 
 
 @pytest.fixture
@@ -86,9 +89,9 @@ def test_empty_input_gives_an_empty_answer(scoring_input: pd.DataFrame, spec: di
 
 
 def test_renamed_id_column_from_the_feature_params(
-    scoring_input: pd.DataFrame, feature_params_dict: dict
+    scoring_input: pd.DataFrame, feature_params: FeatureParams
 ) -> None:
-    params = {**feature_params_dict, "columns": {**feature_params_dict["columns"], "transaction_id": "tx"}}
+    params = replace(feature_params, columns=replace(feature_params.columns, transaction_id="tx"))
     spec = make_feature_spec(params)
     out = predict_fraud(
         scoring_input.rename(columns={"transaction_id": "tx"}), AmountModel(), spec, {"threshold": 0.5}

@@ -10,6 +10,7 @@ from kedro.io import DataCatalog, MemoryDataset
 from kedro.pipeline import Pipeline
 from kedro.runner import SequentialRunner
 
+from fraud_kedro.features import FeatureParams
 from fraud_kedro.pipelines.data_processing import create_pipeline as data_processing
 from fraud_kedro.pipelines.inference import create_pipeline as inference
 
@@ -45,7 +46,7 @@ def registry() -> Iterator[dict[str, Pipeline]]:
 
 
 def test_data_processing_slice_on_an_in_memory_catalog(
-    small_raw: pd.DataFrame, feature_params_dict: dict
+    small_raw: pd.DataFrame, feature_params: FeatureParams
 ) -> None:
     raw = small_raw.head(3000)
     from fraud_kedro.io.served_traffic import empty_served
@@ -54,7 +55,7 @@ def test_data_processing_slice_on_an_in_memory_catalog(
         {
             "raw_transactions": MemoryDataset(raw),
             "served_transactions": MemoryDataset(empty_served()),
-            "params:features": MemoryDataset(feature_params_dict),
+            "params:features": MemoryDataset(feature_params),
             "params:split.delay_days": MemoryDataset(7),
         }
     )

@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from fraud_kedro.features import FeatureParams
 from fraud_kedro.models import PlattCalibratedClassifier
 from fraud_kedro.pipelines.data_processing.nodes import build_model_input_table, make_feature_spec
 from fraud_kedro.pipelines.data_science.nodes import (
@@ -18,6 +19,7 @@ from fraud_kedro.pipelines.data_science.nodes import (
     train_model,
     tune_models,
 )
+from fraud_kedro.split import SplitParams
 
 SPLIT = {"train_start": None, "train_days": 14, "delay_days": 7, "test_days": 7, "production_days": 21}
 MODEL = {
@@ -56,8 +58,8 @@ class FixedModel:
 
 
 @pytest.fixture(scope="module")
-def spec(feature_params_dict: dict) -> dict:
-    return make_feature_spec(feature_params_dict)
+def spec(feature_params: FeatureParams) -> dict:
+    return make_feature_spec(feature_params)
 
 
 @pytest.fixture(scope="module")
@@ -73,8 +75,9 @@ def threshold_train(spec: dict) -> pd.DataFrame:
 
 
 @pytest.fixture(scope="module")
-def split(small_raw: pd.DataFrame, feature_params_dict: dict) -> tuple:
-    return split_data(build_model_input_table(small_raw, feature_params_dict), SPLIT, feature_params_dict)
+def split(small_raw: pd.DataFrame, feature_params: FeatureParams) -> tuple:
+    table = build_model_input_table(small_raw, feature_params)
+    return split_data(table, SplitParams(**SPLIT), feature_params)
 
 
 COST = {"strategy": "cost", "cost_missed_fraud": 10.0, "cost_alert_review": 1.0, "alerts_per_day": 1}
@@ -142,7 +145,7 @@ def test_unknown_threshold_strategy(threshold_train: pd.DataFrame, spec: dict) -
 
 def test_tuning_is_seeded_and_stays_in_the_history(split: tuple, spec: dict) -> None:
     history, train, _, _, info = split
-    first = tune_models(history, info, spec, SPLIT, MODEL)
+    first = tune_models(history, info, spec, SplitParams(**SPLIT), MODEL)
     results, trials, history_plot, importance_plot = first
     assert results["selected"] == "logistic_regression"
     assert results["n_folds"] == 2
@@ -152,7 +155,7 @@ def test_tuning_is_seeded_and_stays_in_the_history(split: tuple, spec: dict) -> 
     assert 0.01 <= cand["best_params"]["C"] <= 10.0
     assert 0 < cand["validation_average_precision"] <= 1
     assert history_plot is not None and importance_plot is not None
-    again = tune_models(history, info, spec, SPLIT, copy.deepcopy(MODEL))[0]
+    again = tune_models(history, info, spec, SplitParams(**SPLIT), copy.deepcopy(MODEL))[0]
     assert again["candidates"]["logistic_regression"]["best_params"] == cand["best_params"]
     assert (
         again["candidates"]["logistic_regression"]["validation_average_precision"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 
 import numpy as np
 import pandas as pd
@@ -10,7 +11,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from fraud_kedro.features import ColumnNames
+from fraud_kedro.features import ColumnNames, FeatureParams
 from fraud_kedro.ingest import DataValidationError, validate_transactions
 from fraud_kedro.pipelines.data_processing.nodes import validate_raw_transactions
 
@@ -55,9 +56,9 @@ def test_valid_table_passes_unchanged() -> None:
     assert valid["is_fraud"].dtype == np.int64
 
 
-def test_node_reads_column_names_from_parameters(feature_params_dict: dict) -> None:
+def test_node_reads_column_names_from_parameters(feature_params: FeatureParams) -> None:
     df = raw().rename(columns={"amount": "amt"})
-    params = {**feature_params_dict, "columns": {**feature_params_dict["columns"], "amount": "amt"}}
+    params = replace(feature_params, columns=replace(feature_params.columns, amount="amt"))
     valid, quarantine = validate_raw_transactions(df, params)
     assert len(valid) == len(df) and quarantine.empty
 

@@ -33,7 +33,7 @@ def _feature_params(conf: Path) -> FeatureParams:
     if path.exists():
         params = (yaml.safe_load(path.read_text()) or {}).get("features")
         if params:
-            return FeatureParams.from_dict(params)
+            return FeatureParams(**params)
     return FeatureParams()
 
 

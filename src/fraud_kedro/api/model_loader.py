@@ -27,6 +27,7 @@ import pandas as pd
 
 from fraud_kedro.contract import MODEL_NAME
 from fraud_kedro.features import FeatureParams, compute_features
+from fraud_kedro.parameters import build
 from fraud_kedro.store import ModelRef
 
 logger = logging.getLogger(__name__)
@@ -212,7 +213,7 @@ def build_loaded_model(
             "'features' list; the service needs it to build features online"
         )
     try:
-        params = FeatureParams.from_dict(spec.get("params"))
+        params = build(FeatureParams, spec.get("params"))
     except (TypeError, ValueError) as exc:
         raise ModelLoadError(f"{resolved.load_uri}: bad feature_spec params: {exc}") from exc
     threshold_spec = constants.get("decision_threshold")

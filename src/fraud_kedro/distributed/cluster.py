@@ -1,70 +1,72 @@
-"""The Dask cluster of a ``kedro run --env dask`` (parameter key ``dask``) and its hook.
+"""The Dask cluster of a ``kedro run --env dask --pipeline dask`` (parameter key ``dask``) and its hook.
 
 The cluster is the scheduler at ``DASK_SCHEDULER_ADDRESS`` when set (e.g. a dask-kubernetes
 ``DaskCluster``, deploy/dask/), else a ``LocalCluster`` sized to the machine: one single-threaded
 worker per CPU, the memory split between them (capped by ``local_cluster.memory_limit``). The hook
-starts it before the pipeline runs and closes it afterwards, also when the run fails.
+starts it before a pipeline with Dask nodes (tag ``dask``, :mod:`fraud_kedro.distributed.pipelines`)
+runs and closes it afterwards, also when the run fails. An env whose ``dask.enabled`` is true keeps
+its tables as Dask datasets, so a pandas pipeline there stops before any node, naming the Dask one.
 """
 
 from __future__ import annotations
 
 import logging
 import os
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import Any
 
 from kedro.framework.hooks import hook_impl
+from pydantic import StrictBool
+
+from fraud_kedro.parameters import Count, build, parameters
 
 logger = logging.getLogger(__name__)
 
 SCHEDULER_ENV = "DASK_SCHEDULER_ADDRESS"
 
 
-@dataclass(frozen=True)
+#: the tag of every node that runs on Dask
+DASK_TAG = "dask"
+
+
+@parameters
 class LocalClusterParams:
     """Sizing of the local cluster (``dask.local_cluster``); null = sized to the machine."""
 
-    n_workers: int | None = None
-    threads_per_worker: int = 1
+    n_workers: Count | None = None
+    threads_per_worker: Count = 1
     memory_limit: str | None = None  # per worker, e.g. "6GB"; null = the machine's memory / workers
-    dashboard: bool = False
+    dashboard: StrictBool = False
 
 
-@dataclass(frozen=True)
+@parameters
 class DaskParams:
-    """The ``dask`` parameters (conf/dask/parameters_dask.yml)."""
+    """The ``dask`` parameters (conf/dask/parameters_dask.yml); Kedro validates them."""
 
-    enabled: bool = False
-    partition_rows: int = 1_000_000
+    # true in an env whose catalog holds Dask datasets (conf/dask): only Dask pipelines run there
+    enabled: StrictBool = False
+    partition_rows: Count = 1_000_000
     local_cluster: LocalClusterParams = field(default_factory=LocalClusterParams)
 
-    @classmethod
-    def from_dict(cls, params: dict[str, Any] | None) -> DaskParams:
-        """Validate and build; unknown keys are errors."""
-        params = dict(params or {})
-        local = dict(params.pop("local_cluster", None) or {})
-        for name, known, values in (("dask", cls, params), ("dask.local_cluster",
-                                                             LocalClusterParams, local)):
-            unknown = set(values) - set(known.__dataclass_fields__) - {"local_cluster"}
-            if unknown:
-                raise ValueError(f"Unknown {name} parameters: {sorted(unknown)}")
-        obj = cls(local_cluster=LocalClusterParams(**local), **params)
-        if obj.partition_rows <= 0:
-            raise ValueError("dask.partition_rows must be positive")
-        return obj
 
 
-_current: dict[str, DaskParams] = {}
+def uses_dask(pipeline: Any) -> bool:
+    """Whether ``pipeline`` has nodes that run on Dask."""
+    return any(DASK_TAG in node.tags for node in pipeline.nodes)
 
 
-def current() -> DaskParams:
-    """The ``dask`` parameters of the run being set up (disabled outside a dask env)."""
-    return _current.get("params", DaskParams())
+def check_engine(params: DaskParams, pipeline: Any, name: str | None) -> None:
+    """Stop a pandas pipeline in a Dask env (its catalog holds Dask datasets) before any node.
 
-
-def enabled() -> bool:
-    """Whether the run's heavy stages run on Dask."""
-    return current().enabled
+    Raises:
+        ValueError: Naming the Dask pipeline to run instead.
+    """
+    if params.enabled and not uses_dask(pipeline):
+        raise ValueError(
+            f"this env keeps its tables as Dask datasets (dask.enabled): pipeline "
+            f"{name or '__default__'!r} has no Dask nodes; run `kedro run --env <env> --pipeline "
+            "dask` (or own_data_dask); the pandas pipelines run in the other envs"
+        )
 
 
 def local_cluster_kwargs(params: LocalClusterParams, cpus: int | None = None,
@@ -112,28 +114,24 @@ class DaskClusterHooks:
     def __init__(self) -> None:
         self._client: Any = None
         self._cluster: Any = None
+        self._params = DaskParams()
 
     @hook_impl
     def after_context_created(self, context: Any) -> None:
-        """Store the env's ``dask`` parameters; rebuild the pipelines when the engine changes."""
+        """Read the env's ``dask`` parameters (the defaults when the env has none)."""
         try:
             params = context.config_loader["parameters"]
         except Exception:  # noqa: BLE001 - no parameters at all: pandas
             params = {}
-        new = DaskParams.from_dict(params.get("dask"))
-        changed = new.enabled != current().enabled
-        _current["params"] = new
-        if changed:
-            from kedro.framework.project import PACKAGE_NAME, pipelines
-
-            if PACKAGE_NAME:
-                pipelines.configure(f"{PACKAGE_NAME}.pipeline_registry")
+        self._params = build(DaskParams, params.get("dask"))
 
     @hook_impl
-    def before_pipeline_run(self, run_params: dict[str, Any]) -> None:
-        """Start (or connect to) the cluster."""
-        if enabled() and self._client is None:
-            self._client, self._cluster = connect(current())
+    def before_pipeline_run(self, run_params: dict[str, Any], pipeline: Any) -> None:
+        """Check the engine; start (or connect to) the cluster for a pipeline with Dask nodes."""
+        params = self._params
+        check_engine(params, pipeline, run_params.get("pipeline_name"))
+        if uses_dask(pipeline) and self._client is None:
+            self._client, self._cluster = connect(params)
             logger.info("dask: %s", self._client)
 
     @hook_impl

@@ -29,7 +29,7 @@ from fraud_kedro.split import SplitParams, check_split_info, drop_known_compromi
 logger = logging.getLogger(__name__)
 
 
-def _validate_part(part: pd.DataFrame, feature_params: dict, label_delay_days: float | None,
+def _validate_part(part: pd.DataFrame, feature_params: FeatureParams, label_delay_days: float | None,
                    which: int, meta: pd.DataFrame) -> pd.DataFrame:
     if part.empty:
         return meta
@@ -39,18 +39,16 @@ def _validate_part(part: pd.DataFrame, feature_params: dict, label_delay_days: f
 
 def validate_raw_transactions(
     raw_transactions: pd.DataFrame | dd.DataFrame,
-    feature_params: dict,
+    feature_params: FeatureParams,
     label_delay_days: float | None,
-    dask_params: dict,
+    dask_params: DaskParams,
 ) -> tuple[dd.DataFrame, dd.DataFrame]:
     """The pandas validation per partition of the data shuffled by transaction id (so that a
     duplicated id meets its first occurrence). Valid rows are not sorted (the next stages do not
     need it); ``(valid, quarantine)`` as in the pandas node."""
-    params = DaskParams.from_dict(dask_params)
-    raw = to_dask(raw_transactions, params.partition_rows)
-    schema, contract = creditcard.split_feature_params(feature_params)
-    if raw.npartitions > 1 and schema.schema != creditcard.CREDITCARD:
-        raw = raw.shuffle(on=FeatureParams.from_dict(contract).columns.transaction_id)
+    raw = to_dask(raw_transactions, dask_params.partition_rows)
+    if raw.npartitions > 1 and feature_params.schema != creditcard.CREDITCARD:
+        raw = raw.shuffle(on=feature_params.columns.transaction_id)
     valid_meta = processing.validate_raw_transactions(raw._meta_nonempty, feature_params,
                                                       label_delay_days)[0]
     # the quarantine holds the raw rows as text and the reason (text in every partition)
@@ -64,20 +62,19 @@ def validate_raw_transactions(
     return valid, quarantine
 
 
-def build_model_input_table(transactions: dd.DataFrame, feature_params: dict,
-                            label_delay_days: float | None, dask_params: dict) -> dd.DataFrame:
+def build_model_input_table(transactions: dd.DataFrame, feature_params: FeatureParams,
+                            label_delay_days: float | None,
+                            dask_params: DaskParams) -> dd.DataFrame:
     """The model input table on Dask (:mod:`fraud_kedro.distributed.features`): the same
     ``compute_features`` per key partition; the ``creditcard`` schema's row-wise features per
     partition."""
-    params = DaskParams.from_dict(dask_params)
-    transactions = to_dask(transactions, params.partition_rows)
+    transactions = to_dask(transactions, dask_params.partition_rows)
     feature_params = processing._with_label_delay(feature_params, label_delay_days)
-    schema, contract = creditcard.split_feature_params(feature_params)
-    if schema.schema == creditcard.CREDITCARD:  # no history features: any partitioning works
+    if feature_params.schema == creditcard.CREDITCARD:  # no history features: any partitioning
         meta = processing.build_model_input_table(transactions._meta_nonempty, feature_params)
         return transactions.map_partitions(processing.build_model_input_table, feature_params,
                                            meta=meta.iloc[:0])
-    return dask_features.model_input_table(transactions, FeatureParams.from_dict(contract))
+    return dask_features.model_input_table(transactions, feature_params)
 
 
 def _sorted(frame: pd.DataFrame, timestamp: str, transaction_id: str) -> pd.DataFrame:
@@ -87,8 +84,8 @@ def _sorted(frame: pd.DataFrame, timestamp: str, transaction_id: str) -> pd.Data
 
 def split_data(
     model_input_table: dd.DataFrame,
-    split_params: dict,
-    feature_params: dict,
+    split_params: SplitParams,
+    feature_params: FeatureParams,
     model_params: dict,
 ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, dd.DataFrame, dict]:
     """The time split of the pandas ``split_data`` on a Dask table.
@@ -98,8 +95,8 @@ def split_data(
     tuning folds read (``model.tuning.n_folds``): ``n_folds * test_days + delay_days +
     train_days`` before the training window's end. The production period stays on Dask.
     """
-    params = SplitParams.from_dict(split_params)
-    cols = FeatureParams.from_dict(creditcard.split_feature_params(feature_params)[1]).columns
+    params = split_params
+    cols = feature_params.columns
     table = model_input_table
     if cols.label not in table.columns:
         raise ValueError(f"training needs labels: column '{cols.label}' is missing")
@@ -149,14 +146,13 @@ def build_analysis_table(
     service_log: Any,
     feature_spec: dict,
     decision_threshold: dict,
-    params: Any,
+    params: MonitoringParams,
 ) -> pd.DataFrame:
     """Monitoring's analysis table from partitioned batch scores: sorted by time on Dask, then
     the pandas node (label masking, decisions) on the sorted table, which NannyML reads in
     memory. ``source: service_log`` reads the service's logs as in pandas."""
-    p = MonitoringParams.coerce(params)
-    c = p.columns
-    if p.source == "batch" and isinstance(production_predictions, dd.DataFrame):
+    c = params.columns
+    if params.source == "batch" and isinstance(production_predictions, dd.DataFrame):
         keys = [c.timestamp] + (
             [c.transaction_id] if c.transaction_id in production_predictions.columns else []
         )

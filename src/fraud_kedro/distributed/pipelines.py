@@ -12,6 +12,7 @@ from collections.abc import Callable
 from kedro.pipeline import Node, Pipeline
 
 from fraud_kedro.distributed import nodes
+from fraud_kedro.distributed.cluster import DASK_TAG
 
 #: node name -> (Dask function, extra inputs appended to the pandas node's inputs)
 REPLACEMENTS: dict[str, tuple[Callable, list[str]]] = {
@@ -28,7 +29,7 @@ def _replace(node: Node) -> Node:
     if short not in REPLACEMENTS:
         return node
     func, extra = REPLACEMENTS[short]
-    return node._copy(func=func, inputs=[*node.inputs, *extra])
+    return node._copy(func=func, inputs=[*node.inputs, *extra], tags={*node.tags, DASK_TAG})
 
 
 def on_dask(pipeline: Pipeline) -> Pipeline:

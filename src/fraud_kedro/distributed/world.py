@@ -30,12 +30,10 @@ import pyarrow.parquet as pq
 logger = logging.getLogger(__name__)
 
 
-def _simulate(params: dict[str, Any]):
-    try:  # the simulation library (after the layout move), else the pipeline's nodes
-        from fraud_kedro.simulation import simulate_transactions
-    except ImportError:
-        from fraud_kedro.pipelines.simulation.nodes import simulate_transactions
-    return simulate_transactions(params)
+def _simulate(params: dict[str, Any]) -> Any:
+    from fraud_kedro.simulation import SimulationParams, simulate
+
+    return simulate(SimulationParams(**params))
 
 
 def _new_terminals(params: dict[str, Any]) -> int:

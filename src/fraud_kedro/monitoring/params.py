@@ -1,18 +1,21 @@
 """Typed parameters of the monitoring pipeline (``monitoring`` in parameters_monitoring.yml).
 
-Kedro 1.3+ instantiates a dataclass from the parameter dictionary when a node's argument is typed
-with it (``MonitoringParams(**raw)``); nested sections arrive as dictionaries and are converted in
-``__post_init__``. Nodes also accept the plain dictionary (``MonitoringParams.coerce``) so that a
-pipeline run on an in-memory catalog behaves the same. Unknown keys raise, with their path.
+Parameter dataclasses (:mod:`fraud_kedro.parameters`): Kedro builds ``MonitoringParams`` for the
+monitoring pipeline's first node (``params: MonitoringParams``), nested sections included; unknown
+keys and bad values stop the run naming their path. The toolkit's functions, which callers outside
+Kedro may give a plain dictionary, take either (:meth:`MonitoringParams.coerce`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field, fields
-from typing import Any
+from dataclasses import field
+from typing import Annotated, Any
+
+from pydantic import BeforeValidator, StrictBool
 
 from fraud_kedro.contract import COLUMNS, DEFAULT_LABEL_DELAY_DAYS, RANKING_METRICS, THRESHOLD_METRICS
+from fraud_kedro.parameters import build, parameters
 
 SOURCES = ("batch", "service_log")
 PERFORMANCE_METRICS = (*RANKING_METRICS, *THRESHOLD_METRICS)
@@ -30,35 +33,16 @@ ALERT_KINDS = (
 )
 
 
-def _set(obj: object, name: str, value: Any) -> None:
-    object.__setattr__(obj, name, value)
+def _as_tuple(value: Any) -> Any:
+    """A single name as a one-name list (``key_features: amount``)."""
+    return [value] if isinstance(value, str) else value
 
 
-def _section(obj: object, name: str, cls: type) -> None:
-    value = getattr(obj, name)
-    if isinstance(value, cls):
-        return
-    if value is None:
-        _set(obj, name, cls())
-        return
-    if not isinstance(value, Mapping):
-        raise ValueError(f"monitoring.{name} must be a mapping, got {type(value).__name__}")
-    allowed = {f.name for f in fields(cls)}
-    unknown = sorted(set(value) - allowed)
-    if unknown:
-        raise ValueError(f"monitoring.{name}: unknown key(s) {unknown}; allowed: {sorted(allowed)}")
-    _set(obj, name, cls(**value))
+#: feature / metric / alert names: a list, or one name
+Names = Annotated[tuple[str, ...], BeforeValidator(_as_tuple)]
 
 
-def _tuple(obj: object, name: str) -> None:
-    value = getattr(obj, name)
-    if value is not None:
-        if isinstance(value, str):
-            value = [value]
-        _set(obj, name, tuple(value))
-
-
-@dataclass(frozen=True)
+@parameters
 class ColumnsParams:
     """Column names of the prediction tables (inputs) and the one column this pipeline adds."""
 
@@ -74,7 +58,7 @@ class ColumnsParams:
     label_available: str = "label_available"
 
 
-@dataclass(frozen=True)
+@parameters
 class ChunkingParams:
     """Chunk size = ``min_positives_per_chunk`` / reference fraud rate, within the bounds."""
 
@@ -94,13 +78,13 @@ class ChunkingParams:
             raise ValueError("monitoring.chunking.min_reference_chunks must be >= 2")
 
 
-@dataclass(frozen=True)
+@parameters
 class PerformanceParams:
     """Estimated (CBPE) and realised performance, and the alert thresholds a fraud team sets."""
 
-    metrics: tuple[str, ...] = PERFORMANCE_METRICS
+    metrics: Names = PERFORMANCE_METRICS
     # business thresholds: alert when a chunk's metric falls below (null = no business threshold)
-    min_acceptable: dict[str, float] = field(default_factory=dict)
+    min_acceptable: dict[str, float | None] = field(default_factory=dict)
     # NannyML's statistical band: reference mean -/+ this many standard deviations
     band_std_multiplier: float = 3.0
     # average precision: "expected" = Monte Carlo expectation of the realised AP under the
@@ -112,7 +96,6 @@ class PerformanceParams:
     min_label_coverage: float = 0.99
 
     def __post_init__(self) -> None:
-        _tuple(self, "metrics")
         unknown = sorted(set(self.metrics) - set(PERFORMANCE_METRICS))
         if unknown:
             raise ValueError(
@@ -122,7 +105,7 @@ class PerformanceParams:
         unknown = sorted(set(minimum) - set(PERFORMANCE_METRICS))
         if unknown:
             raise ValueError(f"monitoring.performance.min_acceptable: unknown metric(s) {unknown}")
-        _set(self, "min_acceptable", minimum)
+        object.__setattr__(self, "min_acceptable", minimum)
         if self.ap_estimator not in ("expected", "nannyml"):
             raise ValueError("monitoring.performance.ap_estimator must be 'expected' or 'nannyml'")
         if not 0.0 < self.min_label_coverage <= 1.0:
@@ -131,7 +114,7 @@ class PerformanceParams:
             raise ValueError("monitoring.performance.ap_samples must be >= 10")
 
 
-@dataclass(frozen=True)
+@parameters
 class DriftParams:
     """Univariate drift (every feature and the score) and multivariate drift."""
 
@@ -140,27 +123,25 @@ class DriftParams:
     # 3-sigma band over a handful of reference chunks is far too narrow)
     threshold: float = 0.1
     # features whose drift raises an alert; null = every model feature except seasonal ones
-    key_features: tuple[str, ...] | None = None
+    key_features: Names | None = None
     # features whose distribution depends on which hours / weekdays a chunk covers: reported,
     # never alerting, and left out of the multivariate drift
-    seasonal_features: tuple[str, ...] = ()
-    multivariate: bool = True
+    seasonal_features: Names = ()
+    multivariate: StrictBool = True
     # PCA reconstruction error: alert above max(NannyML band, reference mean * (1 + this))
     multivariate_min_relative_increase: float = 0.05
     # NannyML's DomainClassifier is slow on large references: off unless asked for
-    domain_classifier: bool = False
+    domain_classifier: StrictBool = False
     domain_classifier_threshold: float = 0.65
 
     def __post_init__(self) -> None:
-        _tuple(self, "key_features")
-        _tuple(self, "seasonal_features")
         if self.method not in DRIFT_METHODS:
             raise ValueError(f"monitoring.drift.method must be one of {DRIFT_METHODS}")
         if self.threshold <= 0:
             raise ValueError("monitoring.drift.threshold must be > 0")
 
 
-@dataclass(frozen=True)
+@parameters
 class DataQualityParams:
     """Missing values and values outside the reference range, as shares of a chunk's rows."""
 
@@ -168,7 +149,7 @@ class DataQualityParams:
     max_out_of_range_rate: float = 0.01
 
 
-@dataclass(frozen=True)
+@parameters
 class CalibrationParams:
     """Calibration report of the reference (CBPE's assumption) and of the labelled analysis."""
 
@@ -181,11 +162,11 @@ class CalibrationParams:
             raise ValueError("monitoring.calibration.n_bins must be >= 2")
 
 
-@dataclass(frozen=True)
+@parameters
 class AlertsParams:
     """Which alert kinds make the retraining decision say yes."""
 
-    retrain_on: tuple[str, ...] = (
+    retrain_on: Names = (
         "performance_estimated",
         "performance_realized",
         "score_drift",
@@ -196,7 +177,6 @@ class AlertsParams:
     min_consecutive_chunks: int = 1
 
     def __post_init__(self) -> None:
-        _tuple(self, "retrain_on")
         unknown = sorted(set(self.retrain_on) - set(ALERT_KINDS))
         if unknown:
             raise ValueError(
@@ -206,7 +186,7 @@ class AlertsParams:
             raise ValueError("monitoring.alerts.min_consecutive_chunks must be >= 1")
 
 
-@dataclass(frozen=True)
+@parameters
 class MonitoringParams:
     """All parameters of the monitoring pipeline."""
 
@@ -217,7 +197,7 @@ class MonitoringParams:
     # end of the analysis period; null = the latest timestamp of the analysis data
     as_of: str | None = None
     # service log: a transaction without a label once the delay has passed is legitimate
-    assume_legit_after_delay: bool = True
+    assume_legit_after_delay: StrictBool = True
     # service log: the model version to monitor; null = the most recently scored version
     model_version: str | None = None
     columns: ColumnsParams = field(default_factory=ColumnsParams)
@@ -229,8 +209,6 @@ class MonitoringParams:
     alerts: AlertsParams = field(default_factory=AlertsParams)
 
     def __post_init__(self) -> None:
-        for name, cls in _SECTIONS.items():
-            _section(self, name, cls)
         if self.source not in SOURCES:
             raise ValueError(f"monitoring.source must be one of {SOURCES}, got {self.source!r}")
         if self.label_delay_days < 0:
@@ -243,21 +221,4 @@ class MonitoringParams:
         Raises:
             ValueError: On an unknown key or an invalid value, naming it.
         """
-        if isinstance(params, cls):
-            return params
-        raw = dict(params or {})
-        unknown = sorted(set(raw) - {f.name for f in fields(cls)})
-        if unknown:
-            raise ValueError(f"monitoring: unknown key(s) {unknown}")
-        return cls(**raw)
-
-
-_SECTIONS: dict[str, type] = {
-    "columns": ColumnsParams,
-    "chunking": ChunkingParams,
-    "performance": PerformanceParams,
-    "drift": DriftParams,
-    "data_quality": DataQualityParams,
-    "calibration": CalibrationParams,
-    "alerts": AlertsParams,
-}
+        return build(cls, params)

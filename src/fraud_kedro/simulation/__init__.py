@@ -3,7 +3,7 @@
 Parameters (:mod:`.params`), the legitimate world (:mod:`.generator`), fraud scenarios and drift
 (:mod:`.scenarios`), and :func:`simulate` (:mod:`.simulator`), which runs them in their order.
 
-Kedro-free: the ``simulation`` pipeline's node only parses its parameters and calls :func:`simulate`.
+Kedro-free: the ``simulation`` pipeline's node gets the parameters Kedro built and calls :func:`simulate`.
 """
 
 from fraud_kedro.simulation.generator import (

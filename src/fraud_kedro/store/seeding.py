@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 
 from fraud_kedro.features import FeatureParams
+from fraud_kedro.parameters import build
 from fraud_kedro.store.interface import StateStore
 from fraud_kedro.store.keys import canonical_id
 
@@ -101,7 +102,7 @@ def seed_history(
     from fraud_kedro.store.connect import open_store
 
     if not isinstance(params, FeatureParams):
-        params = FeatureParams.from_dict(params)
+        params = build(FeatureParams, params)
     rows = seed_rows(transactions_df, params, days)
     store = db if isinstance(db, StateStore) else open_store(db)
     try:

@@ -48,7 +48,7 @@ def simulated_transactions(
     Returns:
         Raw transactions sorted by time, with ``is_fraud``.
     """
-    from fraud_kedro.pipelines.simulation.nodes import simulate_transactions
+    from fraud_kedro.simulation import SimulationParams, simulate
 
     path = params_path or SIMULATION_PARAMS
     params: dict[str, Any] = {}
@@ -61,7 +61,7 @@ def simulated_transactions(
     if isinstance(params.get("drift"), dict) and params["drift"].get("enabled", True):
         # the world's drift began before its end: the days after it are all drifted
         params["drift"] = {**params["drift"], "start_day": 0}
-    frame = simulate_transactions(params)
+    frame = simulate(SimulationParams(**params))
     frame = frame.assign(transaction_id=frame["transaction_id"].to_numpy() + id_offset)
     return frame.drop(columns=["fraud_scenario"], errors="ignore")
 

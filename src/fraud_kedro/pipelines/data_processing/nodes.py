@@ -3,17 +3,18 @@
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 
 import pandas as pd
 
 from fraud_kedro import creditcard
-from fraud_kedro.features import FeatureParams, compute_features, feature_names
+from fraud_kedro.features import CREDITCARD_SCHEMA, FeatureParams, compute_features, feature_names
 from fraud_kedro.ingest import validate_transactions
 
 logger = logging.getLogger(__name__)
 
 
-def _with_label_delay(feature_params: dict | None, label_delay_days: float | None) -> dict | None:
+def _with_label_delay(params: FeatureParams, label_delay_days: float | None) -> FeatureParams:
     """The ``features`` parameters with the one label delay (``split.delay_days``) filled in.
 
     The terminal windows look back past the label delay; that delay is the project's single
@@ -21,16 +22,14 @@ def _with_label_delay(feature_params: dict | None, label_delay_days: float | Non
     ``terminal_label_delay_days`` so that the scoring service applies the same one.
     """
     if label_delay_days is None:
-        return feature_params
-    params = dict(feature_params or {})
-    if "terminal_label_delay_days" in params:
+        return params
+    if params.terminal_label_delay_days is not None:
         raise ValueError(
             "features.terminal_label_delay_days is no longer a parameter: the label delay is "
             "split.delay_days (one parameter for features, split and monitoring)"
         )
     delay = float(label_delay_days)
-    params["terminal_label_delay_days"] = int(delay) if delay.is_integer() else delay
-    return params
+    return replace(params, terminal_label_delay_days=int(delay) if delay.is_integer() else delay)
 
 
 def add_served_transactions(
@@ -64,7 +63,7 @@ def add_served_transactions(
 
 
 def validate_raw_transactions(
-    raw_transactions: pd.DataFrame, feature_params: dict, label_delay_days: float | None = None
+    raw_transactions: pd.DataFrame, feature_params: FeatureParams, label_delay_days: float | None = None
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Validate raw transactions; bad rows go to quarantine with their reason.
 
@@ -77,16 +76,14 @@ def validate_raw_transactions(
     Returns:
         Valid transactions (sorted by time) and quarantined rows.
     """
-    feature_params = _with_label_delay(feature_params, label_delay_days)
-    schema, feature_params = creditcard.split_feature_params(feature_params)
-    params = FeatureParams.from_dict(feature_params)
-    if schema.schema == creditcard.CREDITCARD:
-        return creditcard.validate_creditcard(raw_transactions, schema.start_date, params.columns)
+    params = _with_label_delay(feature_params, label_delay_days)
+    if params.schema == CREDITCARD_SCHEMA:
+        return creditcard.validate_creditcard(raw_transactions, params.start_date, params.columns)
     return validate_transactions(raw_transactions, params.columns)
 
 
 def build_model_input_table(
-    transactions: pd.DataFrame, feature_params: dict, label_delay_days: float | None = None
+    transactions: pd.DataFrame, feature_params: FeatureParams, label_delay_days: float | None = None
 ) -> pd.DataFrame:
     """Point-in-time features for every valid transaction, plus its label where known.
 
@@ -100,10 +97,8 @@ def build_model_input_table(
         data has them (they never reach the model: the feature list excludes them). The
         ``creditcard`` schema has no history features (:func:`fraud_kedro.creditcard.build_features`).
     """
-    feature_params = _with_label_delay(feature_params, label_delay_days)
-    schema, feature_params = creditcard.split_feature_params(feature_params)
-    params = FeatureParams.from_dict(feature_params)
-    if schema.schema == creditcard.CREDITCARD:
+    params = _with_label_delay(feature_params, label_delay_days)
+    if params.schema == CREDITCARD_SCHEMA:
         features = creditcard.build_features(transactions, params.columns)
         names = creditcard.feature_names(params.columns)
     else:
@@ -115,20 +110,18 @@ def build_model_input_table(
     return table
 
 
-def make_feature_spec(feature_params: dict, label_delay_days: float | None = None) -> dict:
+def make_feature_spec(feature_params: FeatureParams, label_delay_days: float | None = None) -> dict:
     """The ordered feature list and the feature parameters, an artifact that travels with the model.
 
     The scoring service rebuilds history features online from ``params`` and checks the input
     against ``features``. A non-default raw schema (``creditcard``) is recorded under ``schema`` and
-    left out of ``params``, so that ``FeatureParams.from_dict(spec["params"])`` works everywhere.
+    left out of ``params``, so that ``FeatureParams(**spec["params"])`` works everywhere.
     """
-    feature_params = _with_label_delay(feature_params, label_delay_days)
-    schema, contract_params = creditcard.split_feature_params(feature_params)
-    params = FeatureParams.from_dict(contract_params)
-    if schema.schema == creditcard.CREDITCARD:
+    params = _with_label_delay(feature_params, label_delay_days)
+    if params.schema == CREDITCARD_SCHEMA:
         return {
             "features": creditcard.feature_names(params.columns),
-            "params": contract_params,
-            "schema": schema.as_dict(),
+            "params": params.spec_params(),
+            "schema": {"schema": params.schema, "start_date": params.start_date},
         }
-    return {"features": feature_names(params), "params": feature_params}
+    return {"features": feature_names(params), "params": params.spec_params()}

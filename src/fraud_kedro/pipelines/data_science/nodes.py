@@ -10,7 +10,6 @@ import numpy as np
 import optuna
 import pandas as pd
 
-from fraud_kedro.creditcard import split_feature_params
 from fraud_kedro.distributed.tuning import open_storage, sampler_seed
 from fraud_kedro.features import FeatureParams
 from fraud_kedro.models import DETERMINISTIC, build_estimator, calibrate, limit_threads, suggest_params
@@ -29,7 +28,7 @@ logger = logging.getLogger(__name__)
 
 
 def split_data(
-    model_input_table: pd.DataFrame, split_params: dict, feature_params: dict
+    model_input_table: pd.DataFrame, split_params: SplitParams, feature_params: FeatureParams
 ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, pd.DataFrame, dict]:
     """Time-based split: training history, training window, test window, production period.
 
@@ -43,8 +42,8 @@ def split_data(
         history holds the labelled rows before the end of the training window (tuning folds live
         there); the test set excludes cards already known to be compromised.
     """
-    params = SplitParams.from_dict(split_params)
-    cols = FeatureParams.from_dict(split_feature_params(feature_params)[1]).columns
+    params = split_params
+    cols = feature_params.columns
     ts = model_input_table[cols.timestamp]
     if cols.label not in model_input_table.columns:
         raise ValueError(f"training needs labels: column '{cols.label}' is missing")
@@ -83,7 +82,7 @@ def tune_models(
     training_history: pd.DataFrame,
     split_info: dict,
     feature_spec: dict,
-    split_params: dict,
+    split_params: SplitParams,
     model_params: dict,
 ) -> tuple[dict, pd.DataFrame, Any, Any]:
     """Tune each candidate with Optuna on prequential folds inside the training history.
@@ -98,14 +97,14 @@ def tune_models(
     """
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     features = feature_spec["features"]
-    label = FeatureParams.from_dict(feature_spec["params"]).columns.label
-    timestamp = FeatureParams.from_dict(feature_spec["params"]).columns.timestamp
+    label = FeatureParams(**feature_spec["params"]).columns.label
+    timestamp = FeatureParams(**feature_spec["params"]).columns.timestamp
     tuning = model_params["tuning"]
     seed = int(model_params["seed"])
     folds = prequential_folds(
         training_history[timestamp],
         pd.Timestamp(split_info["train_start"]),
-        SplitParams.from_dict(split_params),
+        split_params,
         int(tuning["n_folds"]),
     )
     X = training_history[features].to_numpy(dtype=np.float64)  # noqa: N806
@@ -236,7 +235,7 @@ def train_candidates(
 ) -> dict[str, Any]:
     """Fit every candidate with its best parameters on the training window (for the report)."""
     features = feature_spec["features"]
-    label = FeatureParams.from_dict(feature_spec["params"]).columns.label
+    label = FeatureParams(**feature_spec["params"]).columns.label
     X, y = train_set[features].to_numpy(dtype=np.float64), train_set[label].to_numpy()  # noqa: N806
     models = {}
     for kind, result in tuning_results["candidates"].items():
@@ -253,7 +252,7 @@ def train_model(
 ) -> Any:
     """Fit the selected candidate, calibrated, on the whole training window."""
     features = feature_spec["features"]
-    label = FeatureParams.from_dict(feature_spec["params"]).columns.label
+    label = FeatureParams(**feature_spec["params"]).columns.label
     kind = tuning_results["selected"]
     seed = int(model_params["seed"])
     estimator = build_estimator(kind, tuning_results["candidates"][kind]["best_params"], seed)
@@ -275,8 +274,8 @@ def choose_threshold(
     Strategy ``cost`` minimises ``cost_missed_fraud * FN + cost_alert_review * alerts``; strategy
     ``alert_budget`` keeps the expected number of alerts per day within ``alerts_per_day``.
     """
-    label = FeatureParams.from_dict(feature_spec["params"]).columns.label
-    timestamp = FeatureParams.from_dict(feature_spec["params"]).columns.timestamp
+    label = FeatureParams(**feature_spec["params"]).columns.label
+    timestamp = FeatureParams(**feature_spec["params"]).columns.timestamp
     y = train_set[label].to_numpy()
     scores = getattr(fraud_model, "oof_proba_", None)
     if scores is None:
@@ -313,7 +312,7 @@ def choose_threshold(
 
 def make_input_example(test_set: pd.DataFrame, feature_spec: dict, n_rows: int = 50) -> pd.DataFrame:
     """A few rows in the exact shape the inference pipeline takes (keys and features, no label)."""
-    cols = FeatureParams.from_dict(feature_spec["params"]).columns
+    cols = FeatureParams(**feature_spec["params"]).columns
     keys = [cols.transaction_id, cols.timestamp, cols.customer_id, cols.terminal_id]
     extra = [f for f in feature_spec["features"] if f not in keys]
     return test_set[keys + extra].head(n_rows).reset_index(drop=True)

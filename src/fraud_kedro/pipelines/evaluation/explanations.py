@@ -66,7 +66,7 @@ def explain_globally(
         ``(table, figure)``: the table has ``feature``, ``mean_abs_contribution``,
         ``mean_contribution_fraud``, ``mean_contribution_legit`` and the ``method`` used.
     """
-    label = FeatureParams.from_dict(feature_spec["params"]).columns.label
+    label = FeatureParams(**feature_spec["params"]).columns.label
     features = list(feature_spec["features"])
     seed = int(evaluation_params["seed"])
     sample = _sample(test_set, label, int(evaluation_params.get("explain_rows", 3000)), seed)

@@ -42,7 +42,7 @@ def score_table(
 
 
 def _cols(feature_spec: dict):
-    return FeatureParams.from_dict(feature_spec["params"]).columns
+    return FeatureParams(**feature_spec["params"]).columns
 
 
 def compute_metrics(

@@ -45,7 +45,7 @@ def predict_fraud(
         bad = [f for f, ok in zip(features, np.isfinite(X).all(axis=0), strict=True) if not ok]
         raise ScoringInputError(f"scoring input has NaN/inf in {bad}")
     proba = fraud_model.predict_proba(X)[:, 1] if len(X) else np.empty(0)
-    id_col = FeatureParams.from_dict(feature_spec["params"]).columns.transaction_id
+    id_col = FeatureParams(**feature_spec["params"]).columns.transaction_id
     return pd.DataFrame(
         {
             "transaction_id": scoring_input[id_col].to_numpy(),

@@ -9,6 +9,7 @@ the feature list from ``feature_spec``; nodes never modify their inputs.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 import pandas as pd
@@ -40,8 +41,8 @@ decide_retraining = retrain_decision
 build_monitoring_metrics = monitoring_metrics
 
 
-def resolve_monitoring_params(params: dict | None, label_delay_days: float) -> MonitoringParams:
-    """The typed monitoring parameters, with the project's one label delay.
+def resolve_monitoring_params(params: MonitoringParams, label_delay_days: float) -> MonitoringParams:
+    """The monitoring parameters (built and validated by Kedro), with the project's one label delay.
 
     Args:
         params: The ``monitoring`` parameters.
@@ -51,16 +52,15 @@ def resolve_monitoring_params(params: dict | None, label_delay_days: float) -> M
         The parameters every monitoring node takes.
 
     Raises:
-        ValueError: On an unknown or invalid key, naming it (``monitoring.label_delay_days`` moved
-            to ``split.delay_days``).
+        ValueError: When ``monitoring.label_delay_days`` is set to another value (it moved to
+            ``split.delay_days``).
     """
-    raw = dict(params or {})
-    if "label_delay_days" in raw:
+    if params.label_delay_days != MonitoringParams().label_delay_days:
         raise ValueError(
             "monitoring.label_delay_days is no longer a parameter: the label delay is "
             "split.delay_days (one parameter for features, split and monitoring)"
         )
-    return MonitoringParams.coerce({**raw, "label_delay_days": float(label_delay_days)})
+    return replace(params, label_delay_days=float(label_delay_days))
 
 
 def estimate_monitoring_performance(
@@ -75,8 +75,7 @@ def estimate_monitoring_performance(
         The estimates (long: period, chunk, metric) and ``{"recalibrated": bool}`` (whether the
         estimator re-calibrated the scores on the reference).
     """
-    p = MonitoringParams.coerce(params)
-    c, perf = p.columns, p.performance
+    c, perf = params.columns, params.performance
     estimate = estimator_lib.estimate_performance(
         reference,
         analysis,
@@ -108,8 +107,7 @@ def compare_champion_challenger(
         Per chunk and metric (ROC AUC, AP): champion and challenger, estimated and realised; and a
         summary (overall realised metrics on labelled rows, mean estimates, which is better).
     """
-    p = MonitoringParams.coerce(params)
-    return champion_challenger.compare(reference, analysis, int(chunk_plan["chunk_size"]), p)
+    return champion_challenger.compare(reference, analysis, int(chunk_plan["chunk_size"]), params)
 
 
 def collect_monitoring_alerts(
@@ -120,9 +118,8 @@ def collect_monitoring_alerts(
     params: MonitoringParams,
 ) -> pd.DataFrame:
     """Every alert of the analysis period (kind, subject, chunk, value, threshold, trigger)."""
-    p = MonitoringParams.coerce(params)
     return alerts_lib.collect_alerts(
-        performance, drift, data_quality, calibration, p.alerts.retrain_on
+        performance, drift, data_quality, calibration, params.alerts.retrain_on
     )
 
 

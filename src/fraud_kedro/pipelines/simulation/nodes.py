@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import pandas as pd
 
 from fraud_kedro.simulation import (
@@ -17,17 +15,14 @@ from fraud_kedro.simulation import (
 __all__ = ["CARD_TESTING", "OUTPUT_COLUMNS", "SCENARIO_NAMES", "SimulationParams", "simulate_transactions"]
 
 
-def simulate_transactions(params: dict[str, Any]) -> pd.DataFrame:
+def simulate_transactions(params: SimulationParams) -> pd.DataFrame:
     """Simulate card transactions with fraud scenarios and an optional drift.
 
     Args:
-        params: The ``simulation`` parameters (see ``conf/base/parameters_simulation.yml``);
-            not modified.
+        params: The ``simulation`` parameters (``conf/base/parameters_simulation.yml``), built
+            and validated by Kedro from the type hint.
 
     Returns:
         The raw transaction table (docs/contract.md), sorted by time.
-
-    Raises:
-        ValueError: If the parameters are invalid, naming the key.
     """
-    return simulate(SimulationParams.from_dict(params))
+    return simulate(params)
