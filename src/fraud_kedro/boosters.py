@@ -128,23 +128,22 @@ class LightGBMClassifier(_Booster):
         self.best_iteration_ = int(best) if best and best > 0 else int(self.n_estimators)
         self.n_features_in_ = train.num_feature()
 
-    def raw_score(self, X: Any) -> np.ndarray:  # noqa: N803
-        """The margin (log-odds) of each row."""
+    def _predict(self, X: Any, **output: bool) -> np.ndarray:  # noqa: N803
+        """``Booster.predict`` on the kept trees; ``output`` picks what (margin or contributions)."""
         return self.booster_.predict(
             np.asarray(X, dtype=np.float64),
-            raw_score=True,
             num_iteration=self.best_iteration_,
             num_threads=self.n_jobs,
+            **output,
         )
+
+    def raw_score(self, X: Any) -> np.ndarray:  # noqa: N803
+        """The margin (log-odds) of each row."""
+        return self._predict(X, raw_score=True)
 
     def contributions(self, X: Any) -> np.ndarray:  # noqa: N803
         """Exact TreeSHAP of the margin per feature; the last column is the base value."""
-        return self.booster_.predict(
-            np.asarray(X, dtype=np.float64),
-            pred_contrib=True,
-            num_iteration=self.best_iteration_,
-            num_threads=self.n_jobs,
-        )
+        return self._predict(X, pred_contrib=True)
 
 
 @dataclass(eq=False, repr=False)
