@@ -397,7 +397,6 @@ class PostgresStateStore(SqlStateStore):
             self._ensure_statistics(self._conn(), force=True)
         return inserted
 
-
 def _safe(exc: BaseException, url: str) -> str:
     """An error message without the URL's password (libpq may echo parts of the conninfo)."""
     text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__

@@ -32,8 +32,7 @@ CREATE TABLE IF NOT EXISTS model_versions (
 """
 
 
-SQLITE_SCHEMA = (
-    """
+SQLITE_SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 -- customer_id/terminal_id: canonical ids (validation.canonical_id), ints or text; no type
 -- affinity, so that 17 stays an integer (and "A17" text)
@@ -47,9 +46,7 @@ CREATE TABLE IF NOT EXISTS transactions (
     is_fraud INTEGER,
     source TEXT NOT NULL
 );
-"""
-    + _history_indexes_and_models("TEXT")
-    + """\
+""" + _history_indexes_and_models("TEXT") + """\
 -- the log keeps customer_id/terminal_id as sent (no type affinity: 17 stays 17, "17" stays "17")
 CREATE TABLE IF NOT EXISTS prediction_log (
     log_id INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -76,7 +73,6 @@ CREATE TABLE IF NOT EXISTS label_log (
     received_at TEXT NOT NULL
 );
 """
-)
 
 _LOG_COLUMNS = (
     "transaction_id, timestamp, customer_id, terminal_id, amount, features, fraud_probability, "
@@ -125,8 +121,7 @@ def fold_legacy_sqlite(query: Callable[[str], list]) -> bool:
 
 # PostgreSQL: ids as TEXT holding str(canonical key) (keys.canonical_id reads them back); the
 # log's ids "as sent" as a JSON literal (17 and "17" stay apart); times as timestamp (UTC, naive)
-POSTGRES_SCHEMA = (
-    """
+POSTGRES_SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS transactions (
     seq BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
@@ -138,9 +133,7 @@ CREATE TABLE IF NOT EXISTS transactions (
     is_fraud SMALLINT,
     source TEXT NOT NULL
 );
-"""
-    + _history_indexes_and_models("TIMESTAMP")
-    + """\
+""" + _history_indexes_and_models("TIMESTAMP") + """\
 CREATE TABLE IF NOT EXISTS prediction_log (
     log_id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
     role TEXT NOT NULL DEFAULT 'champion' CHECK (role IN ('champion', 'shadow')),
@@ -168,7 +161,6 @@ CREATE TABLE IF NOT EXISTS label_log (
 );
 CREATE INDEX IF NOT EXISTS ix_label_log_tx ON label_log (transaction_id);
 """
-)
 
 
 def statements(script: str) -> list[str]:
