@@ -40,7 +40,8 @@ def _select_in(
     conn: sqlite3.Connection, head: str, keys: Sequence[Any], tail: str = "", extra: tuple = ()
 ) -> Iterator[tuple]:
     """The rows of ``<head> (?, ...)<tail>`` run on each chunk of ``_IN_CHUNK`` keys, the
-    ``extra`` parameters after the chunk's."""
+    ``extra`` parameters after the chunk's. Only ``?`` placeholders are formatted into the SQL
+    (``head`` and ``tail`` are the callers' constants); the keys are bound parameters."""
     for start in range(0, len(keys), _IN_CHUNK):
         chunk = list(keys[start : start + _IN_CHUNK])
         yield from conn.execute(f"{head} ({','.join('?' * len(chunk))}){tail}", (*chunk, *extra))
