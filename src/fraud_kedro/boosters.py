@@ -16,6 +16,7 @@ hyperparameters) and add what serving and explanations need:
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -30,8 +31,27 @@ def _positive_weight(y: np.ndarray, setting: float | str | None) -> float:
     return 1.0 if setting is None else float(setting)
 
 
+_Fold = tuple[np.ndarray, np.ndarray]
+"""An early-stopping fold: features and 0/1 labels."""
+
+
+@dataclass(eq=False, repr=False)
 class _Booster(ClassifierMixin, BaseEstimator):
-    """Shared sklearn plumbing of the two wrappers (binary classification only)."""
+    """Shared sklearn plumbing of the two wrappers (binary classification only).
+
+    The hyperparameters are dataclass fields: the generated ``__init__`` stores them as
+    attributes, and its signature is what scikit-learn's ``get_params`` and cloning read. These
+    are the ones both libraries take; a subclass adds its own (or another default).
+    """
+
+    n_estimators: int = 200
+    learning_rate: float = 0.1
+    max_depth: int = 6
+    reg_lambda: float = 0.0
+    colsample_bytree: float = 1.0
+    scale_pos_weight: float | str | None = None
+    n_jobs: int = 1
+    random_state: int = 0
 
     def predict_proba(self, X: Any) -> np.ndarray:  # noqa: N803
         """Class probabilities ``[1 - p, p]``."""
@@ -41,12 +61,6 @@ class _Booster(ClassifierMixin, BaseEstimator):
     def predict(self, X: Any) -> np.ndarray:  # noqa: N803
         """Class at probability 0.5."""
         return (self.raw_score(X) >= 0.0).astype(int)
-
-    def _keep(self, hyperparameters: dict[str, Any]) -> None:
-        """Store the constructor's arguments as attributes (what scikit-learn's cloning reads)."""
-        for name, value in hyperparameters.items():
-            if name not in ("self", "__class__"):
-                setattr(self, name, value)
 
     def fit(
         self,
@@ -67,13 +81,12 @@ class _Booster(ClassifierMixin, BaseEstimator):
         self._train(np.asarray(X, dtype=np.float64), y, valid, int(early_stopping_rounds or 0))
         return self
 
-    def _train(
-        self, X: np.ndarray, y: np.ndarray, valid: tuple[np.ndarray, np.ndarray] | None, rounds: int  # noqa: N803
-    ) -> None:
+    def _train(self, X: np.ndarray, y: np.ndarray, valid: _Fold | None, rounds: int) -> None:  # noqa: N803
         """Train the booster (``valid``: the early-stopping fold, or None)."""
         raise NotImplementedError
 
 
+@dataclass(eq=False, repr=False)
 class LightGBMClassifier(_Booster):
     """Gradient-boosted trees with LightGBM (``lightgbm.train``), depth-limited.
 
@@ -81,24 +94,10 @@ class LightGBMClassifier(_Booster):
     near a millisecond.
     """
 
-    def __init__(
-        self,
-        n_estimators: int = 200,
-        learning_rate: float = 0.1,
-        num_leaves: int = 31,
-        max_depth: int = 6,
-        min_child_samples: int = 20,
-        reg_lambda: float = 0.0,
-        colsample_bytree: float = 1.0,
-        scale_pos_weight: float | str | None = None,
-        n_jobs: int = 1,
-        random_state: int = 0,
-    ) -> None:
-        self._keep(locals())
+    num_leaves: int = 31
+    min_child_samples: int = 20
 
-    def _train(
-        self, X: np.ndarray, y: np.ndarray, valid: tuple[np.ndarray, np.ndarray] | None, rounds: int  # noqa: N803
-    ) -> None:
+    def _train(self, X: np.ndarray, y: np.ndarray, valid: _Fold | None, rounds: int) -> None:  # noqa: N803
         import lightgbm as lgb
 
         params = {
@@ -122,44 +121,40 @@ class LightGBMClassifier(_Booster):
         if valid is not None:
             sets = [lgb.Dataset(valid[0], valid[1], reference=train)]
             callbacks = [lgb.early_stopping(rounds, verbose=False)]
-        self.booster_ = lgb.train(params, train, num_boost_round=int(self.n_estimators),
-                                  valid_sets=sets, callbacks=callbacks)
+        self.booster_ = lgb.train(
+            params, train, num_boost_round=int(self.n_estimators), valid_sets=sets, callbacks=callbacks
+        )
         best = self.booster_.best_iteration
         self.best_iteration_ = int(best) if best and best > 0 else int(self.n_estimators)
         self.n_features_in_ = train.num_feature()
 
+    def _predict(self, X: Any, **output: bool) -> np.ndarray:  # noqa: N803
+        """``Booster.predict`` on the kept trees; ``output`` picks what (margin or contributions)."""
+        return self.booster_.predict(
+            np.asarray(X, dtype=np.float64),
+            num_iteration=self.best_iteration_,
+            num_threads=self.n_jobs,
+            **output,
+        )
+
     def raw_score(self, X: Any) -> np.ndarray:  # noqa: N803
         """The margin (log-odds) of each row."""
-        return self.booster_.predict(np.asarray(X, dtype=np.float64), raw_score=True,
-                                     num_iteration=self.best_iteration_, num_threads=self.n_jobs)
+        return self._predict(X, raw_score=True)
 
     def contributions(self, X: Any) -> np.ndarray:  # noqa: N803
         """Exact TreeSHAP of the margin per feature; the last column is the base value."""
-        return self.booster_.predict(np.asarray(X, dtype=np.float64), pred_contrib=True,
-                                     num_iteration=self.best_iteration_, num_threads=self.n_jobs)
+        return self._predict(X, pred_contrib=True)
 
 
+@dataclass(eq=False, repr=False)
 class XGBoostClassifier(_Booster):
     """Gradient-boosted trees with XGBoost (``xgboost.train``, ``hist`` trees)."""
 
-    def __init__(
-        self,
-        n_estimators: int = 200,
-        learning_rate: float = 0.1,
-        max_depth: int = 6,
-        min_child_weight: float = 1.0,
-        reg_lambda: float = 1.0,
-        colsample_bytree: float = 1.0,
-        subsample: float = 1.0,
-        scale_pos_weight: float | str | None = None,
-        n_jobs: int = 1,
-        random_state: int = 0,
-    ) -> None:
-        self._keep(locals())
+    min_child_weight: float = 1.0
+    reg_lambda: float = 1.0
+    subsample: float = 1.0
 
-    def _train(
-        self, X: np.ndarray, y: np.ndarray, valid: tuple[np.ndarray, np.ndarray] | None, rounds: int  # noqa: N803
-    ) -> None:
+    def _train(self, X: np.ndarray, y: np.ndarray, valid: _Fold | None, rounds: int) -> None:  # noqa: N803
         import xgboost as xgb
 
         params = {
@@ -181,17 +176,23 @@ class XGBoostClassifier(_Booster):
         if valid is not None:
             evals = [(xgb.DMatrix(valid[0], label=valid[1], nthread=self.n_jobs), "validation")]
         stop = rounds if valid is not None else None
-        self.booster_ = xgb.train(params, train, num_boost_round=int(self.n_estimators),
-                                  evals=evals, early_stopping_rounds=stop, verbose_eval=False)
+        self.booster_ = xgb.train(
+            params,
+            train,
+            num_boost_round=int(self.n_estimators),
+            evals=evals,
+            early_stopping_rounds=stop,
+            verbose_eval=False,
+        )
         best = getattr(self.booster_, "best_iteration", None) if stop else None
         self.best_iteration_ = int(best) + 1 if best is not None else int(self.n_estimators)
         self.n_features_in_ = train.num_col()
 
     def raw_score(self, X: Any) -> np.ndarray:  # noqa: N803
         """The margin (log-odds) of each row."""
-        margin = self.booster_.inplace_predict(np.asarray(X, dtype=np.float64),
-                                               iteration_range=(0, self.best_iteration_),
-                                               predict_type="margin")
+        margin = self.booster_.inplace_predict(
+            np.asarray(X, dtype=np.float64), iteration_range=(0, self.best_iteration_), predict_type="margin"
+        )
         return np.asarray(margin, dtype=np.float64)
 
     def contributions(self, X: Any) -> np.ndarray:  # noqa: N803
@@ -199,6 +200,5 @@ class XGBoostClassifier(_Booster):
         import xgboost as xgb
 
         matrix = xgb.DMatrix(np.asarray(X, dtype=np.float64), nthread=self.n_jobs)
-        values = self.booster_.predict(matrix, pred_contribs=True,
-                                       iteration_range=(0, self.best_iteration_))
+        values = self.booster_.predict(matrix, pred_contribs=True, iteration_range=(0, self.best_iteration_))
         return np.asarray(values, dtype=np.float64)

@@ -8,6 +8,7 @@ version's description, so the registry shows each version's card.
 from __future__ import annotations
 
 import hashlib
+from dataclasses import dataclass
 from typing import Any
 
 import pandas as pd
@@ -46,92 +47,91 @@ def _table(frame: pd.DataFrame, columns: list[str]) -> str:
     return "\n".join(lines)
 
 
-def render_model_card(
-    split_info: dict,
-    tuning_results: dict,
-    model_params: dict,
-    metrics: dict,
-    slice_metrics: pd.DataFrame,
-    decision_threshold: dict,
-    quality_gate_verdict: dict,
-    candidate_comparison: pd.DataFrame,
-    feature_spec: dict,
-    data_versions: dict[str, str],
-) -> str:
-    """The card's Markdown.
+@dataclass(frozen=True)
+class ModelCardInputs:
+    """What a model card is written from: the run's outputs (nodes' names in brackets)."""
 
-    Args:
-        split_info: Windows and row counts (``split_data``).
-        tuning_results: Candidates, tuned parameters, selection decision.
-        model_params: The ``model`` parameters (tuning budget).
-        metrics: Test-window metrics.
-        slice_metrics: Metrics per slice.
-        decision_threshold: Threshold and the costs behind it.
-        quality_gate_verdict: Promotion verdict.
-        candidate_comparison: Candidates on the test window.
-        feature_spec: Features.
-        data_versions: Name -> content hash of the windows.
+    split_info: dict
+    """Windows and row counts (``split_data``)."""
+    tuning_results: dict
+    """Candidates, tuned parameters, selection decision."""
+    model_params: dict
+    """The ``model`` parameters (tuning budget)."""
+    metrics: dict
+    """Test-window metrics."""
+    slice_metrics: pd.DataFrame
+    """Metrics per slice."""
+    decision_threshold: dict
+    """Threshold and the costs behind it."""
+    quality_gate_verdict: dict
+    """Promotion verdict."""
+    candidate_comparison: pd.DataFrame
+    """Candidates on the test window."""
+    feature_spec: dict
+    """Features."""
+    data_versions: dict[str, str]
+    """Name -> content hash of the windows."""
 
-    Returns:
-        Markdown text.
-    """
-    selected = tuning_results["selected"]
-    tuning = model_params.get("tuning", {})
+
+def render_model_card(run: ModelCardInputs) -> str:
+    """The card's Markdown."""
+    selected = run.tuning_results["selected"]
+    tuning = run.model_params.get("tuning", {})
     lines = [
         f"# Model card: {MODEL_NAME} ({selected}, Platt-calibrated)",
         "",
         "## Data",
-        f"- Training window: {split_info.get('train_start')} to {split_info.get('train_end')} "
-        f"({split_info.get('train_rows')} transactions, {split_info.get('train_frauds')} frauds)",
-        f"- Label delay (not trained on): {split_info.get('delay_days')} days",
-        f"- Test window: {split_info.get('test_start')} to {split_info.get('test_end')} "
-        f"({split_info.get('test_rows')} transactions, {split_info.get('test_frauds')} frauds; "
+        f"- Training window: {run.split_info.get('train_start')} to {run.split_info.get('train_end')} "
+        f"({run.split_info.get('train_rows')} transactions, {run.split_info.get('train_frauds')} frauds)",
+        f"- Label delay (not trained on): {run.split_info.get('delay_days')} days",
+        f"- Test window: {run.split_info.get('test_start')} to {run.split_info.get('test_end')} "
+        f"({run.split_info.get('test_rows')} transactions, {run.split_info.get('test_frauds')} frauds; "
         "cards known compromised before it removed)",
         "- Data versions (content hashes): "
-        + ", ".join(f"{k} `{v}`" for k, v in sorted(data_versions.items())),
-        f"- Features ({len(feature_spec['features'])}): "
-        + ", ".join(f"`{f}`" for f in feature_spec["features"]),
+        + ", ".join(f"{k} `{v}`" for k, v in sorted(run.data_versions.items())),
+        f"- Features ({len(run.feature_spec['features'])}): "
+        + ", ".join(f"`{f}`" for f in run.feature_spec["features"]),
         "",
         "## Candidates and tuning budget",
-        f"- Candidates: {', '.join(tuning_results['candidates'])}; baseline "
-        f"{model_params.get('baseline')}",
+        f"- Candidates: {', '.join(run.tuning_results['candidates'])}; baseline "
+        f"{run.model_params.get('baseline')}",
         f"- Optuna TPE, {tuning.get('n_folds')} prequential folds, trials {tuning.get('n_trials')}, "
         f"early stopping {tuning.get('early_stopping_rounds')} rounds, "
-        f"{tuning_results.get('n_seeds', 1)} seeds for the spread",
-        f"- Selection: {tuning_results.get('selection', {}).get('reason', selected)}",
-        f"- Tuned parameters of {selected}: `{tuning_results['candidates'][selected]['best_params']}`",
+        f"{run.tuning_results.get('n_seeds', 1)} seeds for the spread",
+        f"- Selection: {run.tuning_results.get('selection', {}).get('reason', selected)}",
+        f"- Tuned parameters of {selected}: `{run.tuning_results['candidates'][selected]['best_params']}`",
         "",
-        _table(candidate_comparison, [
+        _table(run.candidate_comparison, [
             "model", "validation_average_precision", "validation_ap_seed_std",
             "predict_ms_one_row", "explain_ms_one_row", "test_average_precision", "test_roc_auc",
             "test_card_precision_at_100"]),
         "",
         "## Test-window metrics",
-        _table(pd.DataFrame([{k: v for k, v in metrics.items()
+        _table(pd.DataFrame([{k: v for k, v in run.metrics.items()
                               if k.startswith("test_") and isinstance(v, float)}]).T
                .reset_index().set_axis(["metric", "value"], axis=1), ["metric", "value"]),
         "",
         "### Per slice",
-        _table(slice_metrics, ["slice", "rows", "frauds", "roc_auc", "average_precision",
+        _table(run.slice_metrics, ["slice", "rows", "frauds", "roc_auc", "average_precision",
                                "precision", "recall"]),
         "",
         "## Decision threshold",
-        f"- Threshold {decision_threshold['threshold']:.4f}, strategy "
-        f"`{decision_threshold['strategy']}`: cost of a missed fraud "
-        f"{decision_threshold.get('cost_missed_fraud')}, cost of reviewing an alert "
-        f"{decision_threshold.get('cost_alert_review')}, alert budget "
-        f"{decision_threshold.get('alerts_per_day')} a day",
-        f"- On out-of-fold training scores: {decision_threshold.get('validation_alerts_per_day', 0):.1f} "
-        f"alerts a day, recall {decision_threshold.get('validation_recall', 0):.3f}",
+        f"- Threshold {run.decision_threshold['threshold']:.4f}, strategy "
+        f"`{run.decision_threshold['strategy']}`: cost of a missed fraud "
+        f"{run.decision_threshold.get('cost_missed_fraud')}, cost of reviewing an alert "
+        f"{run.decision_threshold.get('cost_alert_review')}, alert budget "
+        f"{run.decision_threshold.get('alerts_per_day')} a day",
+        f"- On out-of-fold training scores: {run.decision_threshold.get('validation_alerts_per_day', 0):.1f} "
+        f"alerts a day, recall {run.decision_threshold.get('validation_recall', 0):.3f}",
         "",
         "## Known limitations",
         *[f"- {item}" for item in LIMITATIONS],
-        *_weak_slices(slice_metrics),
+        *_weak_slices(run.slice_metrics),
         "",
         "## Promotion",
-        f"- Decided by the quality gate at {quality_gate_verdict.get('decided_at')}: "
-        f"{'PROMOTE to champion' if quality_gate_verdict.get('promote') else 'stays challenger'}",
-        *[f"- {reason}" for reason in quality_gate_verdict.get("reasons", [])],
+        f"- Decided by the quality gate at {run.quality_gate_verdict.get('decided_at')}: "
+        f"{'PROMOTE to champion' if run.quality_gate_verdict.get('promote') else 'stays challenger'}",
+        *[f"- {reason}" for reason in run.quality_gate_verdict.get("reasons", [])],
         "- The registry version, its aliases and who moved them: MLflow model registry "
         "(the promotion hook sets `challenger`/`champion` from this verdict; a person may move "
         "the alias by hand, which the registry records).",
@@ -172,9 +172,10 @@ def make_model_card(
         "train_window": fingerprint(train_set[[k for k in keys if k in train_set]]),
         "test_window": fingerprint(test_set[[k for k in keys if k in test_set]]),
     }
-    return render_model_card(split_info, tuning_results, model_params, metrics, slice_metrics,
-                             decision_threshold, quality_gate_verdict, candidate_comparison,
-                             feature_spec, versions)
+    run = ModelCardInputs(split_info, tuning_results, model_params, metrics, slice_metrics,
+                          decision_threshold, quality_gate_verdict, candidate_comparison,
+                          feature_spec, versions)
+    return render_model_card(run)
 
 
 def card_for_registry(card: Any, version: str) -> str:

@@ -12,7 +12,7 @@ from fraud_kedro.api import create_app, read_prediction_log
 from fraud_kedro.api.history_cache import HistoryCache
 from fraud_kedro.api.validation import Label, validate_score_request
 from fraud_kedro.features import FeatureParams
-from fraud_kedro.store import HistoryWindow, ModelRef, open_store
+from fraud_kedro.store import HistoryWindow, ModelRef, ScoredBatch, open_store
 
 PARAMS = FeatureParams()
 MODEL = ModelRef("m", "1", "models:/m/1", ("amount",), ("float64",))
@@ -32,8 +32,8 @@ def _rows(history) -> set[tuple]:
 def _score(store, bodies) -> None:
     txs, _ = validate_score_request({"transactions": bodies}, 10_000, 1e9)
     n = len(txs)
-    store.record_scores(txs, np.zeros((n, 1)), np.zeros(n), np.zeros(n, bool), MODEL,
-                        pd.Timestamp("2020-01-01").to_pydatetime())
+    batch = ScoredBatch(txs, np.zeros((n, 1)), np.zeros(n), np.zeros(n, bool))
+    store.record_scores(batch, MODEL, pd.Timestamp("2020-01-01").to_pydatetime())
 
 
 def _same_as_store(cache, store, held_out, rng, k=40) -> None:

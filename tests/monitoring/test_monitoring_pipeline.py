@@ -352,7 +352,7 @@ def test_service_log_source_reads_the_real_state_store(tmp_path, feature_spec, d
     from types import SimpleNamespace
 
     from fraud_kedro.io.service_log import ServiceLogDataset
-    from fraud_kedro.store import ModelRef, open_store
+    from fraud_kedro.store import ModelRef, ScoredBatch, open_store
 
     data = make_predictions(400, seed=9, start="2024-03-01", challenger=True)
     features = feature_spec["features"]
@@ -373,14 +373,12 @@ def test_service_log_source_reads_the_real_state_store(tmp_path, feature_spec, d
     db = tmp_path / "serving_state.db"
     store = open_store(db)
     x = data[features].to_numpy(dtype=np.float64)
-    store.record_scores(
-        rows, x, data["fraud_probability"].to_numpy(), data["is_fraud_predicted"].to_numpy(),
-        champion, datetime(2024, 3, 2),
-    )  # fmt: skip
-    store.record_scores(
-        rows, x, data["challenger_probability"].to_numpy(), np.zeros(len(rows)), challenger,
-        datetime(2024, 3, 2), role="shadow",
-    )  # fmt: skip
+    champion_scores = ScoredBatch(
+        rows, x, data["fraud_probability"].to_numpy(), data["is_fraud_predicted"].to_numpy()
+    )
+    store.record_scores(champion_scores, champion, datetime(2024, 3, 2))
+    challenger_scores = ScoredBatch(rows, x, data["challenger_probability"].to_numpy(), np.zeros(len(rows)))
+    store.record_scores(challenger_scores, challenger, datetime(2024, 3, 2), role="shadow")
     frauds = data[data["is_fraud"] == 1]
     store.record_labels(
         [SimpleNamespace(transaction_id=int(t), is_fraud=1) for t in frauds["transaction_id"]],

@@ -11,6 +11,7 @@ import pytest
 
 from fraud_kedro.store import (
     ModelRef,
+    ScoredBatch,
     StateStore,
     StoreConfigError,
     mask_url,
@@ -40,9 +41,8 @@ def _rows(ids: list[int], day: int = 0) -> list[SimpleNamespace]:
 def _score(store: StateStore, rows: list, shadow: bool = False) -> None:
     x = np.array([[r.amount, 10] for r in rows], dtype=np.float64)
     p = np.full(len(rows), 0.25)
-    store.record_scores(
-        rows, x, p, p > 0.5, MODEL, datetime(2024, 3, 20), role="shadow" if shadow else "champion"
-    )
+    role = "shadow" if shadow else "champion"
+    store.record_scores(ScoredBatch(rows, x, p, p > 0.5), MODEL, datetime(2024, 3, 20), role=role)
 
 
 def test_sqlite_store_is_the_protocol_and_keeps_one_log_with_roles(tmp_path):

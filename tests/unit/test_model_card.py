@@ -7,13 +7,13 @@ import pandas as pd
 import pytest
 from sklearn.datasets import make_classification
 
-from fraud_kedro.model_card import card_for_registry, fingerprint, render_model_card
+from fraud_kedro.model_card import ModelCardInputs, card_for_registry, fingerprint, render_model_card
 from fraud_kedro.models import build_estimator
 from fraud_kedro.pipelines.evaluation.explanations import explain_globally
 
 
 def _card() -> str:
-    return render_model_card(
+    return render_model_card(ModelCardInputs(
         split_info={"train_start": "2018-06-01", "train_end": "2018-06-22", "train_rows": 1000,
                     "train_frauds": 9, "delay_days": 7, "test_start": "2018-06-29",
                     "test_end": "2018-07-06", "test_rows": 500, "test_frauds": 4},
@@ -40,7 +40,7 @@ def _card() -> str:
         candidate_comparison=pd.DataFrame([{"model": "lightgbm", "test_average_precision": 0.71}]),
         feature_spec={"features": ["amount", "terminal_risk_7d"]},
         data_versions={"train_window": "abc", "test_window": "def"},
-    )
+    ))
 
 
 def test_model_card_content() -> None:

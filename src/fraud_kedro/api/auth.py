@@ -51,23 +51,23 @@ def _check(keys: tuple[str, ...], admin: bool) -> None:
         )
 
 
-def require_api_key(view: Callable[..., Any]) -> Callable[..., Any]:
-    """Protect a view with the API keys (open when none is configured)."""
+def _protected(view: Callable[..., Any], admin: bool) -> Callable[..., Any]:
+    """``view`` behind the admin keys (``admin``) or the API keys, checked on each call."""
 
     @functools.wraps(view)
     def wrapped(*args: Any, **kwargs: Any) -> Any:
-        _check(current_app.extensions["fraud"].config.api_keys, admin=False)
+        config = current_app.extensions["fraud"].config
+        _check(config.admin_keys if admin else config.api_keys, admin=admin)
         return view(*args, **kwargs)
 
     return wrapped
+
+
+def require_api_key(view: Callable[..., Any]) -> Callable[..., Any]:
+    """Protect a view with the API keys (open when none is configured)."""
+    return _protected(view, admin=False)
 
 
 def require_admin_key(view: Callable[..., Any]) -> Callable[..., Any]:
     """Protect an admin view (refused when no admin key is configured)."""
-
-    @functools.wraps(view)
-    def wrapped(*args: Any, **kwargs: Any) -> Any:
-        _check(current_app.extensions["fraud"].config.admin_keys, admin=True)
-        return view(*args, **kwargs)
-
-    return wrapped
+    return _protected(view, admin=True)

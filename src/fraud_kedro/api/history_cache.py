@@ -23,9 +23,10 @@ from typing import Any
 import numpy as np
 
 from fraud_kedro.features import HistoryWindow
-from fraud_kedro.store import History, StateStore
+from fraud_kedro.store import EntityKeys, History, StateStore
 
 logger = logging.getLogger(__name__)
+
 
 class HistoryCache:
     """Columnar history of one worker, kept current from the store's change feed.
@@ -170,12 +171,7 @@ class HistoryCache:
         ts = self._cols["ts_us"][positions]
         return positions[(ts >= lo) & (ts < hi)]
 
-    def history(
-        self,
-        customer_keys: Iterable[int | str],
-        terminal_keys: Iterable[int | str],
-        window: HistoryWindow,
-    ) -> History:
+    def history(self, customer_keys: EntityKeys, terminal_keys: EntityKeys, window: HistoryWindow) -> History:
         """Earlier transactions of these customers and terminals within ``window``.
 
         Same answer as :meth:`StateStore.history` (a test checks it), from memory.

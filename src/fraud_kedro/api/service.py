@@ -39,7 +39,7 @@ from fraud_kedro.api.scoring_errors import (
 )
 from fraud_kedro.api.validation import Label, Transaction, utc_now
 from fraud_kedro.features import FeatureParams, HistoryWindow, compute_features
-from fraud_kedro.store import DuplicateTransactionError, History, StateStore, StateStoreError
+from fraud_kedro.store import DuplicateTransactionError, History, ScoredBatch, StateStore, StateStoreError
 
 logger = logging.getLogger(__name__)
 
@@ -171,8 +171,8 @@ class ScoringService:
         matrix = features[list(model.features)].to_numpy(dtype=np.float64)
         explained = explain_scores(model, matrix) if explain else None
         try:
-            store.record_scores(transactions, matrix, proba, decisions, model.ref, utc_now(),
-                                **({"reasons": explained} if explained is not None else {}))
+            batch = ScoredBatch(transactions, matrix, proba, decisions, explained)
+            store.record_scores(batch, model.ref, utc_now())
         except DuplicateTransactionError as exc:
             if not replay:
                 raise
@@ -261,7 +261,8 @@ class ScoringService:
                 ids = features[shadow.feature_params.columns.transaction_id].to_numpy()
                 proba, decisions = check_predictions(shadow.predict(features), ids, shadow.uri)
                 matrix = features[list(shadow.features)].to_numpy(dtype=np.float64)
-                store.record_scores(rows, matrix, proba, decisions, shadow.ref, utc_now(), role="shadow")
+                batch = ScoredBatch(rows, matrix, proba, decisions)
+                store.record_scores(batch, shadow.ref, utc_now(), role="shadow")
                 self.metrics.shadow_scored.labels(shadow.version).inc(len(rows))
             except Exception:  # the shadow never affects clients
                 self.metrics.shadow_errors.inc()

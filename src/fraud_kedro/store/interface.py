@@ -4,14 +4,12 @@ the CLI and the monitoring/retraining datasets need, whatever the backend (SQLit
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, Protocol, runtime_checkable
 
-import numpy as np
-
 from fraud_kedro.features import HistoryWindow
-from fraud_kedro.store.types import History, LoggedPrediction, ModelRef, RawLog, Role
+from fraud_kedro.store.types import EntityKeys, History, LoggedPrediction, ModelRef, RawLog, Role, ScoredBatch
 
 #: Tables whose rows :meth:`StateStore.count` counts.
 TABLES = ("transactions", "prediction_log", "label_log")
@@ -30,27 +28,14 @@ class StateStore(Protocol):
     description: str
 
     # -- serving --------------------------------------------------------------------------------
-    def history(
-        self,
-        customer_keys: Iterable[int | str],
-        terminal_keys: Iterable[int | str],
-        window: HistoryWindow,
-    ) -> History:
+    def history(self, customer_keys: EntityKeys, terminal_keys: EntityKeys, window: HistoryWindow) -> History:
         """Earlier transactions of these customers and terminals within ``window``, each once."""
         ...
 
     def record_scores(
-        self,
-        rows: Sequence[Any],
-        features: np.ndarray,
-        probabilities: np.ndarray,
-        decisions: np.ndarray,
-        model: ModelRef,
-        scored_at: datetime,
-        reasons: Sequence[Any] | None = None,
-        role: Role = "champion",
+        self, batch: ScoredBatch, model: ModelRef, scored_at: datetime, role: Role = "champion"
     ) -> None:
-        """Log predictions with their ``role``. The champion's (the default) also add the
+        """Log a batch's predictions with their ``role``. The champion's (the default) also add the
         transactions to the history, atomically, with each score's reasons as JSON when given
         (``explain=true``); the shadow model's leave the history alone.
 

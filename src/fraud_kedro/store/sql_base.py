@@ -14,7 +14,7 @@ import json
 import logging
 import os
 import threading
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any, ClassVar
 
@@ -24,10 +24,12 @@ from fraud_kedro.features import HistoryWindow
 from fraud_kedro.store.interface import TABLES
 from fraud_kedro.store.types import (
     DuplicateTransactionError,
+    EntityKeys,
     History,
     ModelRef,
     RawLog,
     Role,
+    ScoredBatch,
     StateStoreError,
 )
 
@@ -192,19 +194,10 @@ class SqlStateStore:
             ),
         )
 
-    def _log_rows(
-        self,
-        rows: Sequence[Any],
-        features: np.ndarray,
-        probabilities: np.ndarray,
-        decisions: np.ndarray,
-        model: ModelRef,
-        scored_at: Any,
-        role: Role,
-        reasons: Sequence[Any] | None = None,
-    ) -> list[tuple]:
-        blob = np.ascontiguousarray(features, dtype="<f8")
+    def _log_rows(self, batch: ScoredBatch, model: ModelRef, scored_at: Any, role: Role) -> list[tuple]:
+        blob = np.ascontiguousarray(batch.features, dtype="<f8")
         flag, logged = self._flag, self._logged_tx
+        probabilities, decisions, reasons = batch.probabilities, batch.decisions, batch.reasons
         return [
             (
                 role,
@@ -219,7 +212,7 @@ class SqlStateStore:
                 scored_at,
                 json.dumps(reasons[i]) if reasons is not None else None,
             )
-            for i, tx in enumerate(rows)
+            for i, tx in enumerate(batch.rows)
         ]
 
     def _insert_scores(
@@ -237,18 +230,11 @@ class SqlStateStore:
                 cur.close()
 
     def _mark_seeded(self, conn: Any) -> None:
-        conn.execute(
-            self._q(META_UPSERT), ("seeded_at", iso(datetime.now(UTC).replace(tzinfo=None)))
-        )
+        conn.execute(self._q(META_UPSERT), ("seeded_at", iso(datetime.now(UTC).replace(tzinfo=None))))
 
     # -- StateStore methods ----------------------------------------------------------------------
 
-    def history(
-        self,
-        customer_keys: Iterable[int | str],
-        terminal_keys: Iterable[int | str],
-        window: HistoryWindow,
-    ) -> History:
+    def history(self, customer_keys: EntityKeys, terminal_keys: EntityKeys, window: HistoryWindow) -> History:
         """Earlier transactions of these customers and terminals within ``window``.
 
         Args:
@@ -265,27 +251,15 @@ class SqlStateStore:
         return self._history(list(dict.fromkeys(customer_keys)), list(dict.fromkeys(terminal_keys)), window)
 
     def record_scores(
-        self,
-        rows: Sequence[Any],
-        features: np.ndarray,
-        probabilities: np.ndarray,
-        decisions: np.ndarray,
-        model: ModelRef,
-        scored_at: datetime,
-        reasons: Sequence[Any] | None = None,
-        role: Role = "champion",
+        self, batch: ScoredBatch, model: ModelRef, scored_at: datetime, role: Role = "champion"
     ) -> None:
-        """Log predictions with their ``role`` (each score's reasons as JSON when given; None =
-        NULL); the champion's also add the transactions to the history, atomically.
+        """Log a batch's predictions with their ``role`` (each score's reasons as JSON when given;
+        None = NULL); the champion's also add the transactions to the history, atomically.
 
         Args:
-            rows: Validated transactions (:class:`~fraud_kedro.api.validation.Transaction`).
-            features: Their features, shape ``(n, len(model.features))``.
-            probabilities: Fraud probabilities.
-            decisions: Decisions at the model's threshold.
+            batch: The transactions, their features, probabilities, decisions and reasons.
             model: The model.
             scored_at: When they were scored (naive UTC).
-            reasons: Each score's reasons (``explain=true``).
             role: ``champion`` (history and log) or ``shadow`` (log only).
 
         Raises:
@@ -293,7 +267,8 @@ class SqlStateStore:
             StateStoreError: The store cannot be written (nothing written).
         """
         now = self._stamp(scored_at)
-        log_rows = self._log_rows(rows, features, probabilities, decisions, model, now, role, reasons)
+        log_rows = self._log_rows(batch, model, now, role)
+        rows = batch.rows
         if role != "champion":
             self._write(
                 f"{role} log write", lambda conn: self._insert_scores(conn, model, now, None, log_rows)

@@ -35,6 +35,18 @@ logger = logging.getLogger(__name__)
 
 _IN_CHUNK = 500
 
+
+def _select_in(
+    conn: sqlite3.Connection, head: str, keys: Sequence[Any], tail: str = "", extra: tuple = ()
+) -> Iterator[tuple]:
+    """The rows of ``<head> (?, ...)<tail>`` run on each chunk of ``_IN_CHUNK`` keys, the
+    ``extra`` parameters after the chunk's. Only ``?`` placeholders are formatted into the SQL
+    (``head`` and ``tail`` are the callers' constants); the keys are bound parameters."""
+    for start in range(0, len(keys), _IN_CHUNK):
+        chunk = list(keys[start : start + _IN_CHUNK])
+        yield from conn.execute(f"{head} ({','.join('?' * len(chunk))}){tail}", (*chunk, *extra))
+
+
 __all__ = ["SqliteStateStore", "iso"]
 
 
@@ -199,13 +211,8 @@ class SqliteStateStore(SqlStateStore):
                 ("customer_id", customers, window.customer_from, window.customer_to),
                 ("terminal_id", terminals, window.terminal_from, window.terminal_to),
             ):
-                for start in range(0, len(keys), _IN_CHUNK):
-                    chunk = keys[start : start + _IN_CHUNK]
-                    sql = (
-                        f"SELECT {cols} FROM transactions WHERE {column} IN "
-                        f"({','.join('?' * len(chunk))}) AND ts_us >= ? AND ts_us < ?"
-                    )
-                    rows.extend(conn.execute(sql, (*chunk, lo, hi)).fetchall())
+                head = f"SELECT {cols} FROM transactions WHERE {column} IN"
+                rows.extend(_select_in(conn, head, keys, " AND ts_us >= ? AND ts_us < ?", (lo, hi)))
         except sqlite3.Error as exc:
             raise self._fail("history read", exc) from exc
         return history_from_rows(rows, dedupe=True)
@@ -225,16 +232,13 @@ class SqliteStateStore(SqlStateStore):
         out: dict[int, LoggedPrediction] = {}
         try:
             conn = self._conn()
-            for start in range(0, len(ids), _IN_CHUNK):
-                chunk = list(ids[start : start + _IN_CHUNK])
-                sql = (
-                    "SELECT transaction_id, timestamp, customer_id, terminal_id, amount, "
-                    "fraud_probability, is_fraud_predicted, model_name, model_version "
-                    "FROM prediction_log WHERE role = 'champion' AND transaction_id IN "
-                    f"({','.join('?' * len(chunk))}) ORDER BY log_id"
-                )
-                for row in conn.execute(sql, chunk):
-                    out[row[0]] = LoggedPrediction(*row[:6], bool(row[6]), *row[7:])
+            head = (
+                "SELECT transaction_id, timestamp, customer_id, terminal_id, amount, "
+                "fraud_probability, is_fraud_predicted, model_name, model_version "
+                "FROM prediction_log WHERE role = 'champion' AND transaction_id IN"
+            )
+            for row in _select_in(conn, head, ids, " ORDER BY log_id"):
+                out[row[0]] = LoggedPrediction(*row[:6], bool(row[6]), *row[7:])
         except sqlite3.Error as exc:
             raise self._fail("prediction log read", exc) from exc
         return out
@@ -321,13 +325,8 @@ class SqliteStateStore(SqlStateStore):
         known: list[int] = []
         try:
             conn = self._conn()
-            for start in range(0, len(ids), _IN_CHUNK):
-                chunk = list(ids[start : start + _IN_CHUNK])
-                sql = (
-                    "SELECT transaction_id FROM transactions WHERE transaction_id IN "
-                    f"({','.join('?' * len(chunk))})"
-                )
-                known.extend(r[0] for r in conn.execute(sql, chunk))
+            head = "SELECT transaction_id FROM transactions WHERE transaction_id IN"
+            known.extend(r[0] for r in _select_in(conn, head, ids))
         except sqlite3.Error as exc:
             raise self._fail("history read", exc) from exc
         return known

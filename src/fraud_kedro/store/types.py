@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal, NamedTuple
 
@@ -10,6 +10,9 @@ import numpy as np
 
 Role = Literal["champion", "shadow"]
 ROLES: tuple[Role, ...] = ("champion", "shadow")
+
+#: Customer or terminal ids of a history look-up, as the caller has them (repeats allowed).
+EntityKeys = Iterable[int | str]
 
 
 class StateStoreError(RuntimeError):
@@ -52,6 +55,24 @@ class ModelRef:
     uri: str
     features: tuple[str, ...]
     feature_dtypes: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class ScoredBatch:
+    """Scored transactions, as :meth:`~fraud_kedro.store.interface.StateStore.record_scores` logs
+    them.
+
+    ``rows``: the validated transactions (:class:`~fraud_kedro.api.validation.Transaction`);
+    ``features``: their features, shape ``(n, len(model.features))``; ``probabilities``: fraud
+    probabilities; ``decisions``: decisions at the model's threshold; ``reasons``: each score's
+    reasons (``explain=true``), or None (logged as NULL).
+    """
+
+    rows: Sequence[Any]
+    features: np.ndarray
+    probabilities: np.ndarray
+    decisions: np.ndarray
+    reasons: Sequence[Any] | None = None
 
 
 @dataclass(frozen=True)

@@ -56,6 +56,11 @@ INVALID_LABEL = "invalid_label"
 TOO_MANY_DELIVERIES = "too_many_deliveries"
 _MAX_PAYLOAD_CHARS = 65_536
 
+#: A batch's results so far, by transaction id (the API's response item of each).
+Results = dict[int, dict[str, Any]]
+#: A batch's transactions that cannot be scored, by id, with the API's error.
+Conflicts = dict[int, ApiError | ScoringError]
+
 
 class RetryLater(RuntimeError):
     """The batch could not be processed for a reason that is not the messages' (nothing done)."""
@@ -96,6 +101,7 @@ def _retry_later(exc: ScoringError) -> RetryLater:
     return RetryLater(kind, f"{type(exc).__name__}: {exc.error}")
 
 
+@dataclass(eq=False)
 class BatchProcessor:
     """Turns a batch of messages into output records through the scoring service.
 
@@ -109,23 +115,13 @@ class BatchProcessor:
         max_deliveries: Messages delivered more often go to the dead letter unprocessed.
     """
 
-    def __init__(
-        self,
-        service: ScoringService,
-        transactions_stream: str,
-        labels_stream: str,
-        scores_stream: str,
-        dead_letter_stream: str,
-        max_amount: float,
-        max_deliveries: int = 5,
-    ) -> None:
-        self.service = service
-        self.transactions_stream = transactions_stream
-        self.labels_stream = labels_stream
-        self.scores_stream = scores_stream
-        self.dead_letter_stream = dead_letter_stream
-        self.max_amount = max_amount
-        self.max_deliveries = max_deliveries
+    service: ScoringService
+    transactions_stream: str
+    labels_stream: str
+    scores_stream: str
+    dead_letter_stream: str
+    max_amount: float
+    max_deliveries: int = 5
 
     # -- dead letters -------------------------------------------------------------------------
     def _dead(self, out: BatchOutcome, msg: Message, reason: str, error: str, details: list[Any]) -> None:
@@ -246,8 +242,8 @@ class BatchProcessor:
         # event-time order within the batch: features are point in time either way, and the
         # prediction log then follows the card's own order
         ordered = sorted(first.values(), key=lambda item: (item[1].ts_us, item[1].transaction_id))
-        results: dict[int, dict[str, Any]] = {}
-        conflicts: dict[int, ApiError | ScoringError] = {}
+        results: Results = {}
+        conflicts: Conflicts = {}
         self._score_fresh(out, [tx for _, tx in ordered], results, conflicts)
         for msg, tx in ordered:
             self._emit(out, msg, tx, results, conflicts)
@@ -269,8 +265,8 @@ class BatchProcessor:
         out: BatchOutcome,
         msg: Message,
         tx: Transaction,
-        results: dict[int, dict[str, Any]],
-        conflicts: dict[int, ApiError | ScoringError],
+        results: Results,
+        conflicts: Conflicts,
         replayed: bool = False,
     ) -> None:
         if tx.transaction_id in conflicts and not replayed:
@@ -281,7 +277,7 @@ class BatchProcessor:
             body["replayed"] = True
         out.records.append(Record(self.scores_stream, json.dumps(body), str(tx.customer_key)))
 
-    def _collect(self, result: ScoreResult, results: dict[int, dict[str, Any]]) -> None:
+    def _collect(self, result: ScoreResult, results: Results) -> None:
         scored_at = utc_now().isoformat(timespec="microseconds")
         model = {"name": result.model_name, "version": result.model_version}
         for tid, p, d in zip(result.transaction_ids, result.probabilities, result.decisions, strict=True):
@@ -311,8 +307,8 @@ class BatchProcessor:
         self,
         out: BatchOutcome,
         transactions: list[Transaction],
-        results: dict[int, dict[str, Any]],
-        conflicts: dict[int, ApiError | ScoringError],
+        results: Results,
+        conflicts: Conflicts,
     ) -> None:
         todo = transactions
         known: list[Transaction] = []
@@ -337,8 +333,8 @@ class BatchProcessor:
         self,
         out: BatchOutcome,
         known: list[Transaction],
-        results: dict[int, dict[str, Any]],
-        conflicts: dict[int, ApiError | ScoringError],
+        results: Results,
+        conflicts: Conflicts,
     ) -> None:
         """Known ids: the logged result when the fields match, else the API's 409."""
         try:

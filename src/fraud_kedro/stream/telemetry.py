@@ -18,6 +18,8 @@ from typing import Any
 from prometheus_client import REGISTRY, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
+from fraud_kedro.api.prometheus import once_per_process
+
 logger = logging.getLogger(__name__)
 
 BATCH_SECONDS_BUCKETS = (
@@ -45,66 +47,57 @@ class StreamMetrics:
     last_commit: Gauge
 
 
-_lock = threading.Lock()
-_metrics: StreamMetrics | None = None
-
-
+@once_per_process
 def get_stream_metrics() -> StreamMetrics:
     """The metrics of this process (created on first call, like the service's)."""
-    global _metrics  # noqa: PLW0603 - one set of collectors per process, like REGISTRY itself
-    with _lock:
-        if _metrics is None:
-            _metrics = StreamMetrics(
-                consumed=Counter("fraud_stream_consumed", "Messages read from the input streams", ["stream"]),
-                scored=Counter(
-                    "fraud_stream_scored",
-                    "Transactions with a result published: scored now, or replayed from the log",
-                    ["outcome"],
-                ),
-                dead_lettered=Counter(
-                    "fraud_stream_dead_lettered",
-                    "Messages sent to the dead-letter stream (and acknowledged), by reason",
-                    ["reason"],
-                ),
-                redelivered=Counter(
-                    "fraud_stream_redelivered",
-                    "Messages delivered again: claimed from another consumer or taken back after a restart",
-                    ["stream"],
-                ),
-                labels=Counter("fraud_stream_labels", "Labels recorded through the feedback path"),
-                published=Counter(
-                    "fraud_stream_published", "Records published to the output streams", ["stream"]
-                ),
-                errors=Counter(
-                    "fraud_stream_errors",
-                    "Batches not committed, to be retried (broker, state_store, model)",
-                    ["kind"],
-                ),
-                pending=Gauge(
-                    "fraud_stream_pending",
-                    "Messages delivered to the group and not acknowledged yet",
-                    ["stream"],
-                ),
-                length=Gauge("fraud_stream_length", "Entries in the input stream", ["stream"]),
-                undelivered=Gauge(
-                    "fraud_stream_lag",
-                    "Entries not yet delivered to the group (consumer lag)",
-                    ["stream"],
-                ),
-                batch_seconds=Histogram(
-                    "fraud_stream_batch_duration_seconds",
-                    "Time from a batch's fetch to its commit",
-                    buckets=BATCH_SECONDS_BUCKETS,
-                ),
-                batch_size=Histogram(
-                    "fraud_stream_batch_size", "Messages per micro-batch", buckets=BATCH_SIZE_BUCKETS
-                ),
-                last_commit=Gauge(
-                    "fraud_stream_last_commit_timestamp_seconds",
-                    "Unix time of the last committed batch",
-                ),
-            )
-        return _metrics
+    return StreamMetrics(
+        consumed=Counter("fraud_stream_consumed", "Messages read from the input streams", ["stream"]),
+        scored=Counter(
+            "fraud_stream_scored",
+            "Transactions with a result published: scored now, or replayed from the log",
+            ["outcome"],
+        ),
+        dead_lettered=Counter(
+            "fraud_stream_dead_lettered",
+            "Messages sent to the dead-letter stream (and acknowledged), by reason",
+            ["reason"],
+        ),
+        redelivered=Counter(
+            "fraud_stream_redelivered",
+            "Messages delivered again: claimed from another consumer or taken back after a restart",
+            ["stream"],
+        ),
+        labels=Counter("fraud_stream_labels", "Labels recorded through the feedback path"),
+        published=Counter("fraud_stream_published", "Records published to the output streams", ["stream"]),
+        errors=Counter(
+            "fraud_stream_errors",
+            "Batches not committed, to be retried (broker, state_store, model)",
+            ["kind"],
+        ),
+        pending=Gauge(
+            "fraud_stream_pending",
+            "Messages delivered to the group and not acknowledged yet",
+            ["stream"],
+        ),
+        length=Gauge("fraud_stream_length", "Entries in the input stream", ["stream"]),
+        undelivered=Gauge(
+            "fraud_stream_lag",
+            "Entries not yet delivered to the group (consumer lag)",
+            ["stream"],
+        ),
+        batch_seconds=Histogram(
+            "fraud_stream_batch_duration_seconds",
+            "Time from a batch's fetch to its commit",
+            buckets=BATCH_SECONDS_BUCKETS,
+        ),
+        batch_size=Histogram(
+            "fraud_stream_batch_size", "Messages per micro-batch", buckets=BATCH_SIZE_BUCKETS
+        ),
+        last_commit=Gauge(
+            "fraud_stream_last_commit_timestamp_seconds",
+            "Unix time of the last committed batch",
+        ),
+    )
 
 
 class _Handler(BaseHTTPRequestHandler):

@@ -21,6 +21,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from dataclasses import dataclass
 from typing import Any
 
 from fraud_kedro.stream.broker import Broker, BrokerError, Message
@@ -33,6 +34,7 @@ logger = logging.getLogger(__name__)
 _MAX_BACKOFF_S = 5.0
 
 
+@dataclass(eq=False)
 class StreamWorker:
     """The consume -> score -> commit loop.
 
@@ -44,25 +46,20 @@ class StreamWorker:
         model_ready: Returns True while a model is loaded (for ``/health``).
     """
 
-    def __init__(
-        self,
-        broker: Broker,
-        processor: BatchProcessor,
-        config: StreamConfig,
-        metrics: StreamMetrics,
-        model_ready: Any = None,
-    ) -> None:
-        self.broker = broker
-        self.processor = processor
-        self.config = config
-        self.metrics = metrics
-        self.model_ready = model_ready or (lambda: True)
+    broker: Broker
+    processor: BatchProcessor
+    config: StreamConfig
+    metrics: StreamMetrics
+    model_ready: Any = None
+
+    def __post_init__(self) -> None:
+        self.model_ready = self.model_ready or (lambda: True)
         self.stop_event = threading.Event()
         self.batches = 0
         self.failures = 0
         self._last_loop = time.monotonic()
         # a restarted member takes its own pending messages back first (fetch), claims later
-        self._next_claim = time.monotonic() + config.claim_interval_ms / 1000
+        self._next_claim = time.monotonic() + self.config.claim_interval_ms / 1000
         self._next_lag = 0.0
         self._last_error: str | None = None
 
