@@ -27,12 +27,13 @@ from __future__ import annotations
 
 from kedro.framework.project import find_pipelines
 from kedro.framework.project import pipelines as project_pipelines
-from kedro.pipeline import Node, Pipeline, pipeline
+from kedro.pipeline import Pipeline, pipeline
 from kedro_mlflow.pipeline import pipeline_ml_factory
 
 from fraud_kedro.contract import MODEL_NAME
 from fraud_kedro.distributed.pipelines import on_dask
 from fraud_kedro.pipelines.evaluation.nodes import score_table
+from fraud_kedro.pipelines.stages import stage, step
 
 #: The catalog entry of your own raw data (read-only: conf/base/catalog.yml) and the simulator's.
 RAW = "raw_transactions"
@@ -40,18 +41,14 @@ SIMULATED = "simulated_transactions"
 
 
 def _batch_scoring() -> Pipeline:
-    return Pipeline(
+    return stage(
+        "batch_scoring",
         [
-            Node(
-                score_table,
-                inputs=["production_set", "fraud_model", "feature_spec", "decision_threshold"],
-                outputs="production_predictions",
-                name="batch_score_production_node",
-            )
+            step(score_table,
+                 ["production_set", "fraud_model", "feature_spec", "decision_threshold"],
+                 "production_predictions",
+                 name="batch_score_production_node"),
         ],
-        tags=["batch_scoring"],
-        namespace="batch_scoring",
-        prefix_datasets_with_namespace=False,
     )
 
 

@@ -1,6 +1,8 @@
 """inference: keys + features in, probability and decision out."""
 
-from kedro.pipeline import Node, Pipeline
+from kedro.pipeline import Pipeline
+
+from fraud_kedro.pipelines.stages import step
 
 from .nodes import predict_fraud
 
@@ -9,12 +11,9 @@ def create_pipeline(**kwargs) -> Pipeline:
     """The inference pipeline; its only free input is ``scoring_input``."""
     return Pipeline(
         [
-            Node(
-                predict_fraud,
-                inputs=["scoring_input", "fraud_model", "feature_spec", "decision_threshold"],
-                outputs="predictions",
-                name="predict_fraud_node",
-            )
+            step(predict_fraud,
+                 ["scoring_input", "fraud_model", "feature_spec", "decision_threshold"],
+                 "predictions")
         ],
         tags=["inference"],
     )
