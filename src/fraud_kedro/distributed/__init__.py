@@ -1,4 +1,5 @@
-"""The heavy batch stages on Dask distributed (``kedro run --env dask``), same results as pandas.
+"""The heavy batch stages on Dask distributed (``kedro run --env dask --pipeline dask``), same
+results as pandas.
 
 * :mod:`.features`: the one :func:`fraud_kedro.features.compute_features`, applied per key
   partition (customer features on data shuffled by card, terminal features on data shuffled by

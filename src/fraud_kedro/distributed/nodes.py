@@ -1,4 +1,4 @@
-"""The Dask nodes of ``kedro run --env dask``: each applies the pandas node's own function per
+"""The Dask nodes of ``kedro run --env dask --pipeline dask``: each applies the pandas node's own function per
 partition, so that the results equal the pandas path's (tests/distributed).
 
 They take the pandas node's inputs (a pandas or Dask DataFrame), plus the ``dask`` parameters,
