@@ -34,7 +34,7 @@ os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
 from kedro.framework.session import KedroSession  # noqa: E402
 from kedro.framework.startup import bootstrap_project  # noqa: E402
 
-from fraud_kedro.features import EXTRA_GROUPS  # noqa: E402
+from fraud_kedro.features import EXTRA_GROUPS, FeatureParams  # noqa: E402
 from fraud_kedro.metrics import card_precision_at_k, classification_metrics  # noqa: E402
 from fraud_kedro.models import build_estimator, limit_threads  # noqa: E402
 from fraud_kedro.pipelines.data_processing.nodes import (  # noqa: E402
@@ -51,10 +51,10 @@ logger = logging.getLogger("bench_ablation")
 def evaluate(transactions: pd.DataFrame, params: dict, groups: tuple[str, ...], kind: str,
              best: dict, seeds: list[int]) -> dict[str, float]:
     """Metrics of one feature set over the seeds (mean and std)."""
-    feature_params = {**params["features"], "extra_features": list(groups)}
+    feature_params = FeatureParams(**{**params["features"], "extra_features": list(groups)})
     table = build_model_input_table(transactions, feature_params)
     spec = make_feature_spec(feature_params)
-    history, train, test, _, info = split_data(table, params["split"], feature_params)
+    history, train, test, _, info = split_data(table, SplitParams(**params["split"]), feature_params)
     features, tuning = spec["features"], params["model"]["tuning"]
     folds = prequential_folds(history["timestamp"], pd.Timestamp(info["train_start"]),
                               SplitParams(**params["split"]), int(tuning["n_folds"]))

@@ -36,9 +36,11 @@ ROOT = Path(__file__).resolve().parents[1]
 GB = 2**30
 
 
-def _feature_params() -> dict:
+def _feature_params():  # noqa: ANN202 - FeatureParams, imported in the child
+    from fraud_kedro.features import FeatureParams
+
     conf = ROOT / "conf" / "base" / "parameters_data_processing.yml"
-    return yaml.safe_load(conf.read_text())["features"]
+    return FeatureParams(**yaml.safe_load(conf.read_text())["features"])
 
 
 def _maxrss_bytes() -> int:
@@ -77,7 +79,9 @@ def child_dask(files: list[str], out: Path, workers: int, memory_limit: str) -> 
     from fraud_kedro.distributed import nodes
 
     fp = _feature_params()
-    dask_params = {"enabled": True}
+    from fraud_kedro.distributed.cluster import DaskParams
+
+    dask_params = DaskParams(enabled=True)
     with LocalCluster(n_workers=workers, threads_per_worker=1, memory_limit=memory_limit,
                       dashboard_address=None) as cluster, Client(cluster) as client:
         t0 = time.perf_counter()

@@ -110,7 +110,9 @@ def _features_conf() -> dict:
 def split(table: pd.DataFrame, reference: str) -> tuple[pd.DataFrame, ...]:
     """Train window, reference (test window) and production period, as the project splits."""
     split_params = _conf("parameters_data_science.yml")["split"]
-    _, train, test, production, _ = split_data(table, split_params, _features_conf())
+    _, train, test, production, _ = split_data(
+        table, SplitParams(**split_params), FeatureParams(**_features_conf())
+    )
     if reference == "full":
         windows = split_windows(table["timestamp"], SplitParams(**split_params))
         ts = table["timestamp"]

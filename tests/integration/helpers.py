@@ -84,6 +84,7 @@ class TrainingRun:
     version_tags: dict[str, str]
     run_tags: dict[str, str]
     run_metrics: dict[str, float]
+    run_params: dict[str, str]
     artifacts: list[str]
     metrics: dict
     verdict: dict
@@ -133,6 +134,7 @@ def train(project: Project) -> TrainingRun:
             version_tags=dict(client.get_model_version(MODEL_NAME, versions[0].version).tags),
             run_tags=dict(run.data.tags),
             run_metrics=dict(run.data.metrics),
+            run_params=dict(run.data.params),
             artifacts=_list_artifacts(client, run.info.run_id),
             metrics=project.read_json("08_reporting/metrics.json"),
             verdict=project.read_json("08_reporting/quality_gate_verdict.json"),

@@ -51,6 +51,16 @@ def test_training_logs_and_registers_the_model(first_training: TrainingRun) -> N
     assert "git_commit" in run.run_tags
 
 
+def test_typed_parameter_sections_are_logged_key_by_key(first_training: TrainingRun) -> None:
+    """Kedro builds SplitParams / FeatureParams; the run still has the dotted MLflow params."""
+    params = first_training.run_params
+    assert params["split.train_days"] == "14" and params["split.test_days"] == "7"
+    assert params["split.delay_days"] == "7"
+    assert params["features.columns.amount"] == "amount"
+    assert params["features.customer_windows_days"] == "[1, 7, 30]"
+    assert params["split"].startswith("SplitParams(")  # kedro-mlflow's own text of the section
+
+
 @pytest.mark.parametrize(
     "symptom",
     [
