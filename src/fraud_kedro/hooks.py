@@ -27,6 +27,7 @@ from kedro.pipeline import Pipeline
 
 from fraud_kedro.contract import CHALLENGER, CHAMPION, MODEL_NAME
 from fraud_kedro.parameters import flatten
+from fraud_kedro.pipelines.evaluation.params import QualityGateParams
 
 logger = logging.getLogger(__name__)
 
@@ -190,6 +191,8 @@ def model_name_from_params(params: dict[str, Any] | None) -> str:
     gate = (params or {}).get("quality_gate")
     if gate is None:
         return MODEL_NAME
+    if isinstance(gate, QualityGateParams):  # validated by Kedro (a non-empty name)
+        return gate.model_name
     if not isinstance(gate, dict):
         raise ValueError(f"parameters quality_gate must be a mapping, not {gate!r}")
     if "model_name" not in gate:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -14,15 +16,12 @@ from fraud_kedro.pipelines.evaluation.nodes import (
     quality_gate,
     score_table,
 )
+from fraud_kedro.pipelines.evaluation.params import EvaluationParams, QualityGateParams
 
-GATE = {"model_name": "fraud_detector", "min_average_precision": 0.3, "min_improvement": 0.02}
-EVALUATION = {
-    "seed": 0,
-    "card_precision_k": 2,
-    "amount_bands": [20, 100],
-    "permutation_rows": 100,
-    "permutation_repeats": 1,
-}
+GATE = QualityGateParams(model_name="fraud_detector", min_average_precision=0.3, min_improvement=0.02)
+EVALUATION = EvaluationParams(
+    seed=0, card_precision_k=2, amount_bands=[20, 100], permutation_rows=100, permutation_repeats=1
+)
 
 
 @pytest.fixture(scope="module")
@@ -102,7 +101,7 @@ def test_below_minimum_is_rejected_even_when_it_beats_the_champion() -> None:
 
 
 def test_tie_with_zero_margin_keeps_the_champion() -> None:
-    gate = {**GATE, "min_improvement": 0.0}
+    gate = replace(GATE, min_improvement=0.0)
     verdict = quality_gate({"test_average_precision": 0.5}, {"test_average_precision": 0.5}, gate)
     assert verdict["promote"] is False
     assert any("does not beat" in r for r in verdict["reasons"])

@@ -10,6 +10,7 @@ from sklearn.datasets import make_classification
 from fraud_kedro.model_card import ModelCardInputs, card_for_registry, fingerprint, render_model_card
 from fraud_kedro.models import build_estimator
 from fraud_kedro.pipelines.evaluation.explanations import explain_globally
+from fraud_kedro.pipelines.evaluation.params import EvaluationParams
 
 
 def _card() -> str:
@@ -67,7 +68,7 @@ def test_global_explanations(kind: str) -> None:
     names = ["amount", "hour", "terminal_risk_7d", "customer_nb_tx_1d"]
     test = pd.DataFrame(X, columns=names).assign(is_fraud=y)
     spec = {"features": names, "params": {}}
-    table, fig = explain_globally(model, test, spec, {"seed": 0, "explain_rows": 300})
+    table, fig = explain_globally(model, test, spec, EvaluationParams(seed=0, explain_rows=300))
     assert list(table.columns[:2]) == ["feature", "mean_abs_contribution"]
     assert sorted(table["feature"]) == sorted(names)
     assert table["mean_abs_contribution"].is_monotonic_decreasing

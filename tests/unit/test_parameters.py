@@ -20,6 +20,8 @@ from fraud_kedro.distributed.cluster import DaskClusterHooks, DaskParams, check_
 from fraud_kedro.features import FeatureParams
 from fraud_kedro.monitoring.params import MonitoringParams
 from fraud_kedro.parameters import flatten
+from fraud_kedro.pipelines.data_science.params import ThresholdParams
+from fraud_kedro.pipelines.evaluation.params import EvaluationParams, QualityGateParams
 from fraud_kedro.simulation import SimulationParams
 from fraud_kedro.split import SplitParams
 
@@ -46,7 +48,8 @@ def test_kedro_builds_every_typed_section(registry: dict[str, Pipeline]) -> None
         _params()
     )
     expected = {"split": SplitParams, "features": FeatureParams, "monitoring": MonitoringParams,
-                "simulation": SimulationParams}
+                "simulation": SimulationParams, "threshold": ThresholdParams,
+                "evaluation": EvaluationParams, "quality_gate": QualityGateParams}
     for key, cls in expected.items():
         assert isinstance(validated[key], cls), key
     assert validated["split"].delay_days == 7
@@ -66,6 +69,8 @@ def test_dask_pipeline_builds_its_section(registry: dict[str, Pipeline]) -> None
         ("features", "columns", {"amnt": "x"}, r"features.*columns\.amnt.*Unexpected keyword"),
         ("monitoring", "drift", {"methd": "x"}, r"monitoring.*drift\.methd.*Unexpected keyword"),
         ("simulation", "n_days", 0, r"simulation.*n_days.*greater than or equal to 1"),
+        ("threshold", "strategy", "f1", r"threshold.*strategy.*'cost' or 'alert_budget'"),
+        ("quality_gate", "model_name", "", r"quality_gate.*model_name.*at least 1 character"),
     ],
 )
 def test_a_bad_key_stops_the_run_naming_it(

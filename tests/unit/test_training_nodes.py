@@ -19,6 +19,7 @@ from fraud_kedro.pipelines.data_science.nodes import (
     train_model,
     tune_models,
 )
+from fraud_kedro.pipelines.data_science.params import ThresholdParams
 from fraud_kedro.split import SplitParams
 
 SPLIT = {"train_start": None, "train_days": 14, "delay_days": 7, "test_days": 7, "production_days": 21}
@@ -83,9 +84,14 @@ def split(small_raw: pd.DataFrame, feature_params: FeatureParams) -> tuple:
 COST = {"strategy": "cost", "cost_missed_fraud": 10.0, "cost_alert_review": 1.0, "alerts_per_day": 1}
 
 
+def _threshold(**overrides: object) -> ThresholdParams:
+    """The ``threshold`` parameters as Kedro builds them, ``COST`` with ``overrides``."""
+    return ThresholdParams(**{**COST, **overrides})
+
+
 def test_cost_threshold_by_hand(threshold_train: pd.DataFrame, spec: dict) -> None:
     model = ScoresModel(threshold_train["amount"])
-    result = choose_threshold(model, threshold_train, spec, COST)
+    result = choose_threshold(model, threshold_train, spec, _threshold())
     # alerts on the top 1..5: costs 21, 12, 13, 4, 5 -> the top 4, threshold 0.6
     assert result["threshold"] == pytest.approx(0.6)
     assert result["strategy"] == "cost"
@@ -98,15 +104,15 @@ def test_cost_threshold_by_hand(threshold_train: pd.DataFrame, spec: dict) -> No
 
 def test_expensive_alerts_raise_the_threshold(threshold_train: pd.DataFrame, spec: dict) -> None:
     model = ScoresModel(threshold_train["amount"])
-    cheap = choose_threshold(model, threshold_train, spec, COST)
-    dear = choose_threshold(model, threshold_train, spec, {**COST, "cost_alert_review": 8.0})
+    cheap = choose_threshold(model, threshold_train, spec, _threshold())
+    dear = choose_threshold(model, threshold_train, spec, _threshold(cost_alert_review=8.0))
     assert dear["threshold"] > cheap["threshold"]
 
 
 def test_alert_budget_threshold_by_hand(threshold_train: pd.DataFrame, spec: dict) -> None:
     model = ScoresModel(threshold_train["amount"])
     result = choose_threshold(
-        model, threshold_train, spec, {**COST, "strategy": "alert_budget", "alerts_per_day": 1}
+        model, threshold_train, spec, _threshold(strategy="alert_budget", alerts_per_day=1)
     )
     # 2 days x 1 alert a day: the top 2 scores
     assert result["threshold"] == pytest.approx(0.8)
@@ -120,7 +126,7 @@ def test_alert_budget_below_one_alert_does_not_alert_on_everything(
 ) -> None:
     model = ScoresModel(threshold_train["amount"])
     result = choose_threshold(
-        model, threshold_train, spec, {**COST, "strategy": "alert_budget", "alerts_per_day": per_day}
+        model, threshold_train, spec, _threshold(strategy="alert_budget", alerts_per_day=per_day)
     )
     assert result["threshold"] == pytest.approx(0.9)
 
@@ -128,19 +134,19 @@ def test_alert_budget_below_one_alert_does_not_alert_on_everything(
 def test_alert_budget_larger_than_the_data(threshold_train: pd.DataFrame, spec: dict) -> None:
     model = ScoresModel(threshold_train["amount"])
     result = choose_threshold(
-        model, threshold_train, spec, {**COST, "strategy": "alert_budget", "alerts_per_day": 1000}
+        model, threshold_train, spec, _threshold(strategy="alert_budget", alerts_per_day=1000)
     )
     assert result["threshold"] == pytest.approx(0.1)
 
 
 def test_threshold_without_oof_scores_uses_predict_proba(threshold_train: pd.DataFrame, spec: dict) -> None:
-    result = choose_threshold(FixedModel(), threshold_train, spec, COST)
+    result = choose_threshold(FixedModel(), threshold_train, spec, _threshold())
     assert result["threshold"] == pytest.approx(0.6)
 
 
 def test_unknown_threshold_strategy(threshold_train: pd.DataFrame, spec: dict) -> None:
     with pytest.raises(ValueError, match="strategy"):
-        choose_threshold(ScoresModel([0.5] * 5), threshold_train, spec, {**COST, "strategy": "f1"})
+        choose_threshold(ScoresModel([0.5] * 5), threshold_train, spec, _threshold(strategy="f1"))
 
 
 def test_tuning_is_seeded_and_stays_in_the_history(split: tuple, spec: dict) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
+from dataclasses import asdict
 from typing import Any
 
 import numpy as np
@@ -23,6 +24,8 @@ from fraud_kedro.split import (
     split_info,
     split_windows,
 )
+
+from .params import ThresholdParams
 
 logger = logging.getLogger(__name__)
 
@@ -267,7 +270,7 @@ def train_model(
 
 
 def choose_threshold(
-    fraud_model: Any, train_set: pd.DataFrame, feature_spec: dict, threshold_params: dict
+    fraud_model: Any, train_set: pd.DataFrame, feature_spec: dict, threshold_params: ThresholdParams
 ) -> dict:
     """The decision threshold, from costs a fraud team understands, on out-of-fold scores.
 
@@ -285,13 +288,13 @@ def choose_threshold(
     sorted_scores, sorted_y = scores[order], y[order]
     alerts = np.arange(1, len(y) + 1)
     caught = np.cumsum(sorted_y)
-    strategy = threshold_params["strategy"]
+    strategy = threshold_params.strategy
     if strategy == "cost":
-        cost = (threshold_params["cost_missed_fraud"] * (caught[-1] - caught)
-                + threshold_params["cost_alert_review"] * alerts)
+        cost = (threshold_params.cost_missed_fraud * (caught[-1] - caught)
+                + threshold_params.cost_alert_review * alerts)
         best = int(np.argmin(cost))
     elif strategy == "alert_budget":
-        budget = threshold_params["alerts_per_day"] * days
+        budget = threshold_params.alerts_per_day * days
         best = max(0, int(min(len(y), budget)) - 1)  # at least one alert, never all by wrap-around
     else:
         raise ValueError(f"threshold.strategy must be 'cost' or 'alert_budget', not {strategy!r}")
@@ -302,7 +305,7 @@ def choose_threshold(
         "validation_alerts_per_day": float(np.sum(scores >= threshold) / days),
         "validation_recall": float(caught[best] / max(1, caught[-1])),
         "validation_precision": float(caught[best] / (best + 1)),
-        **{k: v for k, v in threshold_params.items() if k != "strategy"},
+        **{k: v for k, v in asdict(threshold_params).items() if k != "strategy"},
     }
     logger.info("decision threshold %.4f (%s): %.1f alerts/day, recall %.3f on validation",
                 threshold, strategy, result["validation_alerts_per_day"],

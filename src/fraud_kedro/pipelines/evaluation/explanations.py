@@ -17,6 +17,8 @@ import pandas as pd
 from fraud_kedro.explain import contributions
 from fraud_kedro.features import FeatureParams
 
+from .params import EvaluationParams
+
 logger = logging.getLogger(__name__)
 
 
@@ -58,7 +60,7 @@ def beeswarm(values: np.ndarray, X: np.ndarray, names: list[str], top: int = 15,
 
 
 def explain_globally(
-    fraud_model: Any, test_set: pd.DataFrame, feature_spec: dict, evaluation_params: dict
+    fraud_model: Any, test_set: pd.DataFrame, feature_spec: dict, evaluation_params: EvaluationParams
 ) -> tuple[pd.DataFrame, plt.Figure]:
     """Mean |contribution| per feature and the beeswarm, on a sample of the test window.
 
@@ -68,8 +70,8 @@ def explain_globally(
     """
     label = FeatureParams(**feature_spec["params"]).columns.label
     features = list(feature_spec["features"])
-    seed = int(evaluation_params["seed"])
-    sample = _sample(test_set, label, int(evaluation_params.get("explain_rows", 3000)), seed)
+    seed = int(evaluation_params.seed)
+    sample = _sample(test_set, label, int(evaluation_params.explain_rows), seed)
     X = sample[features].to_numpy(dtype=np.float64)  # noqa: N806
     y = sample[label].to_numpy()
     c = contributions(fraud_model, X)

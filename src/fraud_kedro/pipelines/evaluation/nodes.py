@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from dataclasses import asdict
 from datetime import UTC, datetime
 from typing import Any
 
@@ -27,6 +28,8 @@ from fraud_kedro.metrics import (
 )
 from fraud_kedro.pipelines.inference.nodes import predict_fraud
 
+from .params import EvaluationParams, QualityGateParams
+
 logger = logging.getLogger(__name__)
 
 
@@ -49,7 +52,7 @@ def compute_metrics(
     reference_predictions: pd.DataFrame,
     decision_threshold: dict,
     feature_spec: dict,
-    evaluation_params: dict,
+    evaluation_params: EvaluationParams,
 ) -> tuple[dict, dict, pd.DataFrame]:
     """Test-window metrics (contract names), the same for MLflow, and metrics per slice.
 
@@ -61,7 +64,7 @@ def compute_metrics(
     proba = reference_predictions["fraud_probability"].to_numpy()
     threshold = float(decision_threshold["threshold"])
     metrics = classification_metrics(y, proba, threshold)
-    k = int(evaluation_params["card_precision_k"])
+    k = int(evaluation_params.card_precision_k)
     metrics[f"test_card_precision_at_{k}"] = card_precision_at_k(
         reference_predictions, k, c.customer_id, c.timestamp, c.label, "fraud_probability"
     )
@@ -75,7 +78,7 @@ def compute_metrics(
     metrics["decision_threshold"] = threshold
     logger.info("test metrics: %s", {m: round(v, 4) for m, v in metrics.items()})
 
-    slices = _slices(reference_predictions, c.amount, evaluation_params["amount_bands"])
+    slices = _slices(reference_predictions, c.amount, evaluation_params.amount_bands)
     rows = []
     for name, mask in slices.items():
         part = reference_predictions.loc[mask]
@@ -115,12 +118,12 @@ def candidate_report(
     feature_spec: dict,
     tuning_results: dict,
     model_params: dict,
-    evaluation_params: dict,
+    evaluation_params: EvaluationParams,
 ) -> pd.DataFrame:
     """Each tuned candidate on the test window, beside the baseline (reported, not selected on)."""
     c = _cols(feature_spec)
     X = test_set[feature_spec["features"]].to_numpy(dtype=np.float64)  # noqa: N806
-    k = int(evaluation_params["card_precision_k"])
+    k = int(evaluation_params.card_precision_k)
     rows = []
     for kind, model in candidate_models.items():
         proba = model.predict_proba(X)[:, 1]
@@ -205,25 +208,25 @@ def plot_evaluation(
 
 
 def plot_feature_importance(
-    fraud_model: Any, test_set: pd.DataFrame, feature_spec: dict, evaluation_params: dict
+    fraud_model: Any, test_set: pd.DataFrame, feature_spec: dict, evaluation_params: EvaluationParams
 ) -> tuple[pd.DataFrame, plt.Figure]:
     """Permutation importance (drop in average precision) on the test window."""
     c = _cols(feature_spec)
     features = feature_spec["features"]
     sample = test_set
-    n = int(evaluation_params["permutation_rows"])
+    n = int(evaluation_params.permutation_rows)
     if len(sample) > n:
         frauds = sample[sample[c.label] == 1]
         legit = sample[sample[c.label] == 0].sample(n=max(n - len(frauds), 1),
-                                                    random_state=int(evaluation_params["seed"]))
+                                                    random_state=int(evaluation_params.seed))
         sample = pd.concat([frauds, legit])
     result = permutation_importance(
         fraud_model,
         sample[features].to_numpy(dtype=np.float64),
         sample[c.label].to_numpy(),
         scoring=lambda est, X, y: average_precision_score(y, est.predict_proba(X)[:, 1]),
-        n_repeats=int(evaluation_params["permutation_repeats"]),
-        random_state=int(evaluation_params["seed"]),
+        n_repeats=int(evaluation_params.permutation_repeats),
+        random_state=int(evaluation_params.seed),
     )
     table = pd.DataFrame({"feature": features, "importance_mean": result.importances_mean,
                           "importance_std": result.importances_std})
@@ -255,7 +258,7 @@ def evaluate_champion(
     return classification_metrics(y, proba, 0.5)
 
 
-def quality_gate(metrics: dict, champion_metrics: dict, gate_params: dict) -> dict:
+def quality_gate(metrics: dict, champion_metrics: dict, gate_params: QualityGateParams) -> dict:
     """Verdict: does the new model (challenger) replace the champion?
 
     It must reach ``min_average_precision`` and, when a champion exists, beat the champion's
@@ -265,26 +268,26 @@ def quality_gate(metrics: dict, champion_metrics: dict, gate_params: dict) -> di
     ap = metrics["test_average_precision"]
     reasons = []
     promote = True
-    if ap < gate_params["min_average_precision"]:
+    if ap < gate_params.min_average_precision:
         promote = False
-        reasons.append(f"average precision {ap:.4f} < minimum {gate_params['min_average_precision']}")
+        reasons.append(f"average precision {ap:.4f} < minimum {gate_params.min_average_precision}")
     champion_ap = champion_metrics.get("test_average_precision")
     if champion_ap is None:
         reasons.append("no usable champion: the first model that passes the minimum is promoted")
-    elif ap <= champion_ap + gate_params["min_improvement"]:
+    elif ap <= champion_ap + gate_params.min_improvement:
         promote = False
         reasons.append(f"average precision {ap:.4f} does not beat the champion's {champion_ap:.4f} "
-                       f"by more than {gate_params['min_improvement']}")
+                       f"by more than {gate_params.min_improvement}")
     else:
         reasons.append(f"average precision {ap:.4f} beats the champion's {champion_ap:.4f} "
-                       f"by more than {gate_params['min_improvement']}")
+                       f"by more than {gate_params.min_improvement}")
     verdict = {
         "promote": promote,
         "reasons": reasons,
         "challenger_average_precision": ap,
         "champion_average_precision": champion_ap,
         "decided_at": datetime.now(UTC).isoformat(timespec="seconds"),
-        **{f"gate_{k}": v for k, v in gate_params.items()},
+        **{f"gate_{k}": v for k, v in asdict(gate_params).items()},
     }
     logger.info("quality gate: %s (%s)", "PROMOTE" if promote else "keep champion", "; ".join(reasons))
     return verdict
