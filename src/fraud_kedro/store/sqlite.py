@@ -91,7 +91,14 @@ class SqliteStateStore(SqlStateStore):
         self._thread_lock = threading.Lock()
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._ensure_schema(self._conn())
+            # the first connection switches a new file to WAL, which SQLite answers with "database
+            # is locked" (no busy wait) when another instance opens the file at that moment: open
+            # under the writers' lock, as every write is
+            self._writer_lock()
+            try:
+                self._ensure_schema(self._conn())
+            finally:
+                self._writer_unlock()
         except (sqlite3.Error, OSError) as exc:
             self._reset()
             raise StateStoreError(f"state store {self.path} cannot be opened: {exc}") from exc
@@ -111,27 +118,25 @@ class SqliteStateStore(SqlStateStore):
     def _ensure_schema(self, conn: sqlite3.Connection) -> None:
         """Use the file at this release's schema version, creating it when empty (or pre-Alembic).
 
+        Called under the writers' lock (``__init__``).
+
         Raises:
             StoreConfigError: An older (``make migrate``) or unknown schema version.
         """
         if check_version(self._version(conn), self.description):
             return
-        self._writer_lock()
+        conn.execute("BEGIN IMMEDIATE")
         try:
-            conn.execute("BEGIN IMMEDIATE")
-            try:
-                if not check_version(self._version(conn), self.description):
-                    for statement in statements(SQLITE_SCHEMA):
-                        conn.execute(statement)
-                    fold_legacy_sqlite(lambda sql: conn.execute(sql).fetchall())
-                    conn.execute(VERSION_TABLE_DDL)
-                    conn.execute("INSERT INTO alembic_version (version_num) VALUES (?)", (HEAD,))
-                conn.execute("COMMIT")
-            except BaseException:
-                conn.execute("ROLLBACK")
-                raise
-        finally:
-            self._writer_unlock()
+            if not check_version(self._version(conn), self.description):
+                for statement in statements(SQLITE_SCHEMA):
+                    conn.execute(statement)
+                fold_legacy_sqlite(lambda sql: conn.execute(sql).fetchall())
+                conn.execute(VERSION_TABLE_DDL)
+                conn.execute("INSERT INTO alembic_version (version_num) VALUES (?)", (HEAD,))
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
 
     @staticmethod
     def file_lock(path: str | os.PathLike[str]) -> _FileLock:
