@@ -12,13 +12,10 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-import dask.dataframe as dd
 import pandas as pd
 
 from fraud_kedro import creditcard
-from fraud_kedro.distributed import features as dask_features
 from fraud_kedro.distributed.cluster import DaskParams
-from fraud_kedro.distributed.datasets import to_dask
 from fraud_kedro.features import FeatureParams
 from fraud_kedro.monitoring.params import MonitoringParams
 from fraud_kedro.pipelines.data_processing import nodes as processing
@@ -27,6 +24,23 @@ from fraud_kedro.pipelines.monitoring import nodes as monitoring
 from fraud_kedro.split import SplitParams, check_split_info, drop_known_compromised, split_info, split_windows
 
 logger = logging.getLogger(__name__)
+
+#: a ``dask.dataframe.DataFrame``. Dask is imported inside the nodes only, so that registering the
+#: Dask pipelines (every ``kedro`` command) does not import it; the annotations must still resolve
+#: without it, since Kedro reads them to validate the typed parameters.
+DaskFrame = Any
+
+
+def _dd() -> Any:
+    import dask.dataframe as dd
+
+    return dd
+
+
+def _to_dask(frame: Any, partition_rows: int | None = None) -> Any:
+    from fraud_kedro.distributed.datasets import to_dask
+
+    return to_dask(frame) if partition_rows is None else to_dask(frame, partition_rows)
 
 
 def _validate_part(part: pd.DataFrame, feature_params: FeatureParams, label_delay_days: float | None,
@@ -38,15 +52,15 @@ def _validate_part(part: pd.DataFrame, feature_params: FeatureParams, label_dela
 
 
 def validate_raw_transactions(
-    raw_transactions: pd.DataFrame | dd.DataFrame,
+    raw_transactions: pd.DataFrame | DaskFrame,
     feature_params: FeatureParams,
     label_delay_days: float | None,
     dask_params: DaskParams,
-) -> tuple[dd.DataFrame, dd.DataFrame]:
+) -> tuple[DaskFrame, DaskFrame]:
     """The pandas validation per partition of the data shuffled by transaction id (so that a
     duplicated id meets its first occurrence). Valid rows are not sorted (the next stages do not
     need it); ``(valid, quarantine)`` as in the pandas node."""
-    raw = to_dask(raw_transactions, dask_params.partition_rows)
+    raw = _to_dask(raw_transactions, dask_params.partition_rows)
     if raw.npartitions > 1 and feature_params.schema != creditcard.CREDITCARD:
         raw = raw.shuffle(on=feature_params.columns.transaction_id)
     valid_meta = processing.validate_raw_transactions(raw._meta_nonempty, feature_params,
@@ -62,18 +76,20 @@ def validate_raw_transactions(
     return valid, quarantine
 
 
-def build_model_input_table(transactions: dd.DataFrame, feature_params: FeatureParams,
+def build_model_input_table(transactions: DaskFrame, feature_params: FeatureParams,
                             label_delay_days: float | None,
-                            dask_params: DaskParams) -> dd.DataFrame:
+                            dask_params: DaskParams) -> DaskFrame:
     """The model input table on Dask (:mod:`fraud_kedro.distributed.features`): the same
     ``compute_features`` per key partition; the ``creditcard`` schema's row-wise features per
     partition."""
-    transactions = to_dask(transactions, dask_params.partition_rows)
+    transactions = _to_dask(transactions, dask_params.partition_rows)
     feature_params = processing._with_label_delay(feature_params, label_delay_days)
     if feature_params.schema == creditcard.CREDITCARD:  # no history features: any partitioning
         meta = processing.build_model_input_table(transactions._meta_nonempty, feature_params)
         return transactions.map_partitions(processing.build_model_input_table, feature_params,
                                            meta=meta.iloc[:0])
+    from fraud_kedro.distributed import features as dask_features
+
     return dask_features.model_input_table(transactions, feature_params)
 
 
@@ -83,11 +99,11 @@ def _sorted(frame: pd.DataFrame, timestamp: str, transaction_id: str) -> pd.Data
 
 
 def split_data(
-    model_input_table: dd.DataFrame,
+    model_input_table: DaskFrame,
     split_params: SplitParams,
     feature_params: FeatureParams,
     model_params: dict,
-) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, dd.DataFrame, dict]:
+) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, DaskFrame, dict]:
     """The time split of the pandas ``split_data`` on a Dask table.
 
     The training history, train and test windows are computed to pandas in the pandas order, so
@@ -101,7 +117,7 @@ def split_data(
     if cols.label not in table.columns:
         raise ValueError(f"training needs labels: column '{cols.label}' is missing")
     ts = table[cols.timestamp]
-    first, last = dd.compute(ts.min(), ts.max())
+    first, last = _dd().compute(ts.min(), ts.max())
     windows = split_windows(pd.Series([first, last]), params)
     day = pd.Timedelta(days=1)
     train_start, train_end = pd.Timestamp(windows["train_start"]), pd.Timestamp(windows["train_end"])
@@ -132,17 +148,17 @@ def split_data(
     return history, train, test, production, info
 
 
-def batch_score(table: dd.DataFrame, fraud_model: Any, feature_spec: dict,
-                decision_threshold: dict) -> dd.DataFrame:
+def batch_score(table: DaskFrame, fraud_model: Any, feature_spec: dict,
+                decision_threshold: dict) -> DaskFrame:
     """The pandas ``score_table`` per partition (the model travels to the workers once)."""
-    table = to_dask(table)
+    table = _to_dask(table)
     meta = score_table(table._meta_nonempty, fraud_model, feature_spec, decision_threshold)
     return table.map_partitions(score_table, fraud_model, feature_spec, decision_threshold,
                                 meta=meta.iloc[:0])
 
 
 def build_analysis_table(
-    production_predictions: dd.DataFrame | pd.DataFrame | None,
+    production_predictions: DaskFrame | pd.DataFrame | None,
     service_log: Any,
     feature_spec: dict,
     decision_threshold: dict,
@@ -152,7 +168,7 @@ def build_analysis_table(
     the pandas node (label masking, decisions) on the sorted table, which NannyML reads in
     memory. ``source: service_log`` reads the service's logs as in pandas."""
     c = params.columns
-    if params.source == "batch" and isinstance(production_predictions, dd.DataFrame):
+    if params.source == "batch" and isinstance(production_predictions, _dd().DataFrame):
         keys = [c.timestamp] + (
             [c.transaction_id] if c.transaction_id in production_predictions.columns else []
         )
