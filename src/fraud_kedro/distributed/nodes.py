@@ -37,10 +37,11 @@ def _dd() -> Any:
     return dd
 
 
-def _to_dask(frame: Any, partition_rows: int | None = None) -> Any:
+def _to_dask(frame: Any, *partition_rows: int) -> Any:
+    """:func:`fraud_kedro.distributed.datasets.to_dask`, imported when a node runs."""
     from fraud_kedro.distributed.datasets import to_dask
 
-    return to_dask(frame) if partition_rows is None else to_dask(frame, partition_rows)
+    return to_dask(frame, *partition_rows)
 
 
 def _validate_part(part: pd.DataFrame, feature_params: FeatureParams, label_delay_days: float | None,
